@@ -1,0 +1,62 @@
+"""The HTTP blueprint: thin views that parse, detect and serialise."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .config import Settings
+from .detector import Model, ModelError, UnsupportedMediaType, detect_bytes
+from .schemas import detection_response, model_description, parse_detect_request, parse_json_body
+
+bp = Blueprint("api", __name__)
+
+
+def _settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+def _model() -> Model:
+    model = current_app.extensions.get("model")
+    if model is None:
+        raise ModelError(
+            "The model is not loaded, so detection is unavailable; see the server log."
+        )
+    return model
+
+
+@bp.post("/detect")
+def detect():
+    started = time.perf_counter()
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            'POST /detect takes Content-Type: application/json with a base64 "image" field.'
+        )
+    settings, model = _settings(), _model()
+    payload = parse_json_body(request.get_data(cache=False))
+    parsed = parse_detect_request(
+        payload, settings, model.info, max_image_bytes=settings.max_image_bytes
+    )
+    parse_ms = (time.perf_counter() - started) * 1000
+    result = detect_bytes(
+        model, parsed.image_bytes, parsed.options, max_pixels=settings.max_image_pixels
+    )
+    body = detection_response(result, model.info)
+    timings = body["timings_ms"]
+    timings["decode"] = round(timings.get("decode", 0.0) + parse_ms, 2)
+    timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+    return jsonify(body)
+
+
+@bp.get("/health")
+def health():
+    model = current_app.extensions.get("model")
+    if model is None:
+        return jsonify({"status": "unavailable", "model": None}), 503
+    return jsonify({"status": "ok", "model": model.info.name})
+
+
+@bp.get("/model")
+def model_info():
+    return jsonify(model_description(_model().info))

@@ -1,0 +1,87 @@
+"""Settings: read from the environment once at cold start, validated there, frozen after."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .detector.decode import LAYOUTS
+from .detector.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_PATH = REPO_ROOT / "model" / "yolox_nano.onnx"
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service. Field names are the env var names, lower-cased."""
+
+    model_path: Path = DEFAULT_MODEL_PATH
+    model_format: str | None = None
+    model_labels: Path | None = None
+    model_threads: int | None = None
+    default_confidence: float = 0.25
+    default_iou: float = 0.45
+    default_max_detections: int = 300
+    max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 100_000_000
+
+    def __post_init__(self) -> None:
+        _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
+        _check_range("DEFAULT_IOU", self.default_iou, 0.0, 1.0)
+        _check_range("DEFAULT_MAX_DETECTIONS", self.default_max_detections, 1, 10_000)
+        _check_range("MAX_BODY_BYTES", self.max_body_bytes, 1, 2**31)
+        _check_range("MAX_IMAGE_BYTES", self.max_image_bytes, 1, 2**31)
+        _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, 2**40)
+        if self.model_threads is not None:
+            _check_range("MODEL_THREADS", self.model_threads, 1, 256)
+        if self.model_format is not None and self.model_format not in LAYOUTS:
+            raise ConfigError(
+                f"MODEL_FORMAT={self.model_format!r} is not a known layout; "
+                f"use one of: {', '.join(LAYOUTS)} (or leave it unset to detect it)."
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None):
+        """Parse every field from environ (by upper-case name), then apply overrides as-is."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(field.name.upper(), "").strip()
+            if raw:
+                values[field.name] = _parse(field.name.upper(), raw, field.default)
+        unknown = set(overrides or {}) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+        values.update(overrides or {})
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    """Convert by the field's default type; None defaults are paths or strings."""
+    kind = type(default)
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
+    if name in ("MODEL_PATH", "MODEL_LABELS"):
+        return Path(raw)
+    if name == "MODEL_THREADS":
+        return _parse(name, raw, 0)
+    return raw
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} is out of range; it must be in [{low}, {high}].")

@@ -1,0 +1,33 @@
+"""Pure detection library: image bytes in, Detections out. Never imports Flask or boto3."""
+
+from .detections import Detections
+from .errors import (
+    ConfigError,
+    DetectionError,
+    InvalidImage,
+    InvalidRequest,
+    ModelError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from .model import Model, ModelInfo, load_model
+from .pipeline import DetectionResult, detect_array, detect_bytes
+from .postprocess import DetectOptions
+
+__all__ = [
+    "ConfigError",
+    "DetectOptions",
+    "DetectionError",
+    "DetectionResult",
+    "Detections",
+    "InvalidImage",
+    "InvalidRequest",
+    "Model",
+    "ModelError",
+    "ModelInfo",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "detect_array",
+    "detect_bytes",
+    "load_model",
+]

@@ -1,0 +1,153 @@
+"""The ONNX session and what we know about it: layout, input size, class names."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .decode import LAYOUTS, Layout, grid_cells, num_classes_from_shape
+from .errors import ModelError
+from .labels import resolve_class_names
+
+DEFAULT_INPUT_WH = (640, 640)
+MAX_END2END_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Static facts about a loaded model, read once at start-up."""
+
+    name: str
+    layout: Layout
+    input_name: str
+    input_wh: tuple[int, int]
+    output_shape: tuple[int, ...]
+    class_names: tuple[str, ...]
+    dynamic_batch: bool
+
+
+def parse_imgsz(raw: str | None) -> tuple[int, int] | None:
+    """Ultralytics metadata imgsz '[640, 640]' (height, width) -> (width, height)."""
+    if not raw:
+        return None
+    try:
+        values = [int(v) for v in raw.strip("[]() ").split(",") if v.strip()]
+    except ValueError:
+        return None
+    if len(values) == 1:
+        values = values * 2
+    return (values[1], values[0]) if len(values) == 2 and min(values) > 0 else None
+
+
+def input_size(shape: list, metadata: dict[str, str]) -> tuple[int, int]:
+    """(width, height) from a static NCHW graph input, else metadata imgsz, else 640x640."""
+    if len(shape) == 4 and all(isinstance(d, int) and d > 0 for d in shape[2:]):
+        return (shape[3], shape[2])
+    return parse_imgsz(metadata.get("imgsz")) or DEFAULT_INPUT_WH
+
+
+def detect_layout(
+    output_shape: tuple[int, ...], input_wh: tuple[int, int], metadata: dict[str, str]
+) -> str:
+    """Name the output layout from the output shape (and metadata, which wins where present).
+
+    Raises ModelError naming the shapes when the layout is not one we decode.
+    """
+    if len(output_shape) == 3 and output_shape[0] >= 1:
+        _, rows, cols = output_shape
+        end2end = metadata.get("end2end", "").strip().lower() == "true"
+        if cols == 6 and (end2end or rows <= MAX_END2END_ROWS):
+            return "end2end"
+        if 5 <= rows < cols:
+            return "ultralytics"
+        cells = grid_cells(input_wh)
+        if cols >= 6 and rows == cells:
+            return "yolox"
+        if cols >= 6 and rows == 3 * cells:
+            return "yolov5"
+    raise ModelError(
+        f"Unknown model output layout: output shape {list(output_shape)} for input "
+        f"{input_wh[0]}x{input_wh[1]}. Supported: YOLOX [1, N, 5+C] with N = cells over strides "
+        "8/16/32, YOLOv5 [1, 3N, 5+C], Ultralytics v8/v11 [1, 4+C, N], end-to-end [1, K<=1000, 6]. "
+        "Set MODEL_FORMAT to force one of: " + ", ".join(LAYOUTS)
+    )
+
+
+class Model:
+    """Owns one onnxruntime session; safe to share between threads (session.run is)."""
+
+    def __init__(self, session: ort.InferenceSession, info: ModelInfo) -> None:
+        self.session = session
+        self.info = info
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """(B, 3, H, W) float32 -> the first output, batch first."""
+        return self.session.run(None, {self.info.input_name: batch})[0]
+
+
+def default_threads() -> int:
+    """CPUs this process may use (Lambda grants vCPUs with memory size)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def create_session(path: Path, *, threads: int | None = None) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: optimiser chatter is noise in Lambda logs
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped exceptions
+        raise ModelError(f"Cannot load the ONNX model {path.name}: {exc}") from exc
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    layout: str | None = None,
+    labels_path: str | os.PathLike | None = None,
+    threads: int | None = None,
+) -> Model:
+    """Create the session and read its facts; one warm-up run gives the real output shape."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(
+            f"Model file not found: {path}. Run `python -m app.fetch_model` to fetch the "
+            "default model, or set MODEL_PATH to an ONNX file."
+        )
+    if layout is not None and layout not in LAYOUTS:
+        raise ModelError(f"Unknown MODEL_FORMAT {layout!r}; use one of: {', '.join(LAYOUTS)}.")
+    session = create_session(path, threads=threads)
+    graph_input = session.get_inputs()[0]
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    input_wh = input_size(list(graph_input.shape), metadata)
+    probe = np.zeros((1, 3, input_wh[1], input_wh[0]), np.float32)
+    try:
+        output_shape = tuple(session.run(None, {graph_input.name: probe})[0].shape)
+    except Exception as exc:
+        raise ModelError(f"The model {path.name} failed a test inference: {exc}") from exc
+    layout_name = layout or detect_layout(output_shape, input_wh, metadata)
+    class_names = resolve_class_names(
+        path,
+        metadata,
+        num_classes_from_shape(layout_name, output_shape),
+        Path(labels_path) if labels_path else None,
+    )
+    info = ModelInfo(
+        name=path.stem,
+        layout=LAYOUTS[layout_name],
+        input_name=graph_input.name,
+        input_wh=input_wh,
+        output_shape=output_shape,
+        class_names=class_names,
+        dynamic_batch=not isinstance(graph_input.shape[0], int),
+    )
+    return Model(session, info)

@@ -1,0 +1,157 @@
+"""Image bytes to pixels, and the letterbox that maps pixels to model input (and back)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidImage, PayloadTooLarge
+
+PAD_VALUE = 114  # grey used by every YOLO family for letterbox padding
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Open image bytes lazily and enforce the pixel limit from the header alone.
+
+    Nothing is decoded here, so a tiny file claiming a huge canvas costs nothing.
+    """
+    if not data:
+        raise InvalidImage("The image is empty (0 bytes).", code="empty_image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(None, max_pixels) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImage(
+            "The data is not a supported image (JPEG, PNG, WebP, BMP, GIF or TIFF).",
+            code="unsupported_image_format",
+        ) from exc
+    width_px, height_px = image.size
+    if width_px * height_px > max_pixels:
+        raise _too_many_pixels(image.size, max_pixels)
+    if width_px < 1 or height_px < 1:
+        raise InvalidImage("The image has no pixels.", code="invalid_image")
+    return image
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTooLarge:
+    claimed = f"{size[0]}x{size[1]} " if size else ""
+    return PayloadTooLarge(
+        f"The image {claimed}has more pixels than the limit of {max_pixels:,}.",
+        code="image_too_large",
+    )
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """Decode the first frame, apply EXIF orientation, return (H, W, 3) uint8 RGB."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.seek(0)
+            image = ImageOps.exif_transpose(image)
+            return _as_rgb(image)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidImage(
+            "The image could not be decoded; the file may be truncated or corrupt.",
+            code="corrupt_image",
+        ) from exc
+
+
+def _as_rgb(image: Image.Image) -> np.ndarray:
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "I":
+        # convert("RGB") clips 16-bit values at 255; scale the full range down instead.
+        values = np.asarray(image, dtype=np.float32)
+        peak = 65535.0 if image.mode != "I" or values.max() > 255 else 255.0
+        grey = np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode == "F":
+        grey = np.clip(np.asarray(image), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        # Transparent pixels take the pad grey, which the models treat as background.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (PAD_VALUE, PAD_VALUE, PAD_VALUE, 255))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Image bytes -> (H, W, 3) uint8 RGB, EXIF-oriented, first frame only."""
+    return to_rgb_array(open_image(data, max_pixels=max_pixels))
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was placed on the model input: input_px = image_px * scale + pad."""
+
+    scale: float
+    pad_x_px: float
+    pad_y_px: float
+
+    def to_image(self, xyxy: np.ndarray, image_wh: tuple[int, int]) -> np.ndarray:
+        """(N, 4) xyxy in input px -> (N, 4) float32 xyxy in image px, clipped to the image."""
+        out = np.empty_like(xyxy, dtype=np.float32)
+        out[:, 0::2] = (xyxy[:, 0::2] - self.pad_x_px) / self.scale
+        out[:, 1::2] = (xyxy[:, 1::2] - self.pad_y_px) / self.scale
+        np.clip(out[:, 0::2], 0, image_wh[0], out=out[:, 0::2])
+        np.clip(out[:, 1::2], 0, image_wh[1], out=out[:, 1::2])
+        return out
+
+    def to_input(self, xyxy: np.ndarray) -> np.ndarray:
+        """(N, 4) xyxy in image px -> (N, 4) float32 xyxy in input px."""
+        out = np.asarray(xyxy, dtype=np.float32) * self.scale
+        out[:, 0::2] += self.pad_x_px
+        out[:, 1::2] += self.pad_y_px
+        return out
+
+
+def fit_letterbox(
+    image_wh: tuple[int, int], input_wh: tuple[int, int], *, centered: bool
+) -> tuple[Letterbox, tuple[int, int]]:
+    """Scale and padding that fit image_wh inside input_wh, keeping aspect ratio.
+
+    centered=True is the Ultralytics convention (padding split around the image, rounded as
+    Ultralytics rounds); False is YOLOX's (image in the top-left corner, size truncated).
+    Returns the Letterbox and the resized image size (width, height) in input px.
+    """
+    scale = min(input_wh[0] / image_wh[0], input_wh[1] / image_wh[1])
+    if not centered:
+        resized_wh = (max(1, int(image_wh[0] * scale)), max(1, int(image_wh[1] * scale)))
+        return Letterbox(scale, 0.0, 0.0), resized_wh
+    resized_wh = (max(1, round(image_wh[0] * scale)), max(1, round(image_wh[1] * scale)))
+    pad_x_px = round((input_wh[0] - resized_wh[0]) / 2 - 0.1)
+    pad_y_px = round((input_wh[1] - resized_wh[1]) / 2 - 0.1)
+    return Letterbox(scale, float(pad_x_px), float(pad_y_px)), resized_wh
+
+
+def letterbox(
+    image: np.ndarray, input_wh: tuple[int, int], *, centered: bool
+) -> tuple[np.ndarray, Letterbox]:
+    """(H, W, 3) uint8 -> ((input_h, input_w, 3) uint8 canvas padded with grey 114, Letterbox)."""
+    height_px, width_px = image.shape[:2]
+    box, (resized_w, resized_h) = fit_letterbox((width_px, height_px), input_wh, centered=centered)
+    if (resized_w, resized_h) != (width_px, height_px):
+        resized = Image.fromarray(image).resize((resized_w, resized_h), Image.Resampling.BILINEAR)
+        image = np.asarray(resized)
+    canvas = np.full((input_wh[1], input_wh[0], 3), PAD_VALUE, dtype=np.uint8)
+    x0, y0 = int(box.pad_x_px), int(box.pad_y_px)
+    canvas[y0 : y0 + resized_h, x0 : x0 + resized_w] = image
+    return canvas, box
+
+
+def to_tensor(canvas: np.ndarray, *, bgr: bool, scale: float, out: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 canvas -> (3, H, W) float32 written into out (one batch slot)."""
+    channels = canvas.transpose(2, 0, 1)
+    if bgr:
+        channels = channels[::-1]
+    np.multiply(channels, np.float32(scale), out=out, casting="unsafe")
+    return out

@@ -1,0 +1,210 @@
+"""Request parsing and validation, and JSON serialisation of results.
+
+The only place where numpy values become Python types and class ids become labels.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings
+from .detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
+from .detector.labels import label_for
+
+DETECT_FIELDS = (
+    "image",
+    "confidence",
+    "iou",
+    "max_detections",
+    "classes",
+    "multi_label",
+    "agnostic",
+)
+MAX_DETECTIONS_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class DetectRequest:
+    image_bytes: bytes
+    options: DetectOptions
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Strict JSON: UTF-8 only, no NaN/Infinity literals."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidRequest(
+            f"The body is not valid UTF-8 JSON: {_short(exc)}", code="invalid_json"
+        ) from None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).split("\n")[0][:200]
+
+
+def parse_detect_request(
+    payload: Any, settings: Settings, model: ModelInfo | None, *, max_image_bytes: int
+) -> DetectRequest:
+    """Validate a POST /detect body into image bytes and DetectOptions."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest('The JSON body must be an object with an "image" field.')
+    unknown = sorted(set(payload) - set(DETECT_FIELDS))
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(DETECT_FIELDS)}.",
+            code="unknown_field",
+        )
+    if "image" not in payload:
+        raise InvalidRequest(
+            'The field "image" (a base64-encoded image) is required.', code="missing_field"
+        )
+    options = DetectOptions(
+        confidence=_unit_interval(payload, "confidence", settings.default_confidence),
+        iou=_unit_interval(payload, "iou", settings.default_iou),
+        max_detections=_max_detections(payload, settings.default_max_detections),
+        class_ids=_class_ids(payload.get("classes"), model),
+        multi_label=_boolean(payload, "multi_label", True),
+        agnostic=_boolean(payload, "agnostic", False),
+    )
+    return DetectRequest(decode_base64_image(payload["image"], max_image_bytes), options)
+
+
+def _invalid(name: str, expected: str) -> InvalidRequest:
+    return InvalidRequest(f'The field "{name}" must be {expected}.', code="invalid_field")
+
+
+def _unit_interval(payload: dict, name: str, default: float) -> float:
+    value = payload.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(name, "a number between 0 and 1")
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise _invalid(name, "a number between 0 and 1")
+    return float(value)
+
+
+def _max_detections(payload: dict, default: int) -> int:
+    value = payload.get("max_detections", default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= MAX_DETECTIONS_LIMIT
+    ):
+        raise _invalid("max_detections", f"an integer from 1 to {MAX_DETECTIONS_LIMIT}")
+    return value
+
+
+def _boolean(payload: dict, name: str, default: bool) -> bool:
+    value = payload.get(name, default)
+    if not isinstance(value, bool):
+        raise _invalid(name, "true or false")
+    return value
+
+
+def _class_ids(value: Any, model: ModelInfo | None) -> frozenset[int] | None:
+    """Labels and/or integer ids -> ids; unknown labels and out-of-range ids are errors."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise _invalid("classes", "a non-empty list of class labels and/or ids")
+    names = model.class_names if model else ()
+    by_name = {name.lower(): i for i, name in enumerate(names)}
+    ids = set()
+    for item in value:
+        if isinstance(item, str) and item.strip().lower() in by_name:
+            ids.add(by_name[item.strip().lower()])
+        elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item < len(names):
+            ids.add(item)
+        else:
+            raise InvalidRequest(
+                f'Unknown class {str(item)[:50]!r} in "classes"; GET /model lists the '
+                f"{len(names)} labels (ids 0-{len(names) - 1}).",
+                code="unknown_class",
+            )
+    return frozenset(ids)
+
+
+def decode_base64_image(value: Any, max_image_bytes: int) -> bytes:
+    """Standard or URL-safe base64, padding optional, whitespace and a data-URI prefix allowed."""
+    if not isinstance(value, str) or not value:
+        raise _invalid("image", "a non-empty base64 string")
+    text = value
+    if text[:5].lower() == "data:":
+        header, sep, text = text.partition(",")
+        if not sep or ";base64" not in header.lower():
+            raise InvalidRequest(
+                'A data URI in "image" must be base64 (data:image/...;base64,...).',
+                code="invalid_base64",
+            )
+    if len(text) * 3 // 4 > max_image_bytes + 3:
+        raise PayloadTooLarge(
+            f"The decoded image is larger than the limit of {max_image_bytes:,} bytes.",
+            code="image_too_large",
+        )
+    try:
+        return base64.b64decode(text, validate=True)  # fast path: canonical base64
+    except (binascii.Error, ValueError):
+        pass
+    text = "".join(text.split()).replace("-", "+").replace("_", "/").rstrip("=")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(
+            'The field "image" is not valid base64.', code="invalid_base64"
+        ) from None
+
+
+def detection_response(result: DetectionResult, model: ModelInfo) -> dict:
+    """The POST /detect 200 body."""
+    found = result.detections
+    boxes = found.xyxy.tolist()
+    detections = [
+        {
+            "label": label_for(model.class_names, class_id),
+            "class_id": class_id,
+            "confidence": round(confidence, 4),
+            "box": {
+                "x1": round(box[0], 2), "y1": round(box[1], 2),
+                "x2": round(box[2], 2), "y2": round(box[3], 2),
+            },
+        }
+        for box, confidence, class_id in zip(
+            boxes, found.confidence.tolist(), found.class_id.tolist(), strict=True
+        )
+    ]  # fmt: skip
+    return {
+        "detections": detections,
+        "count": len(detections),
+        "image": {"width": result.image_wh[0], "height": result.image_wh[1]},
+        "model": model_summary(model),
+        "timings_ms": {name: round(ms, 2) for name, ms in result.timings_ms.items()},
+    }
+
+
+def model_summary(model: ModelInfo) -> dict:
+    return {
+        "name": model.name,
+        "format": model.layout.name,
+        "input": {"width": model.input_wh[0], "height": model.input_wh[1]},
+    }
+
+
+def model_description(model: ModelInfo) -> dict:
+    """The GET /model body."""
+    return {
+        **model_summary(model),
+        "dynamic_batch": model.dynamic_batch,
+        "num_classes": len(model.class_names),
+        "labels": list(model.class_names),
+    }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One-time setup: a virtualenv in .venv with the pinned requirements, and the default model.
+#   scripts/setup.sh          runtime requirements + model
+#   scripts/setup.sh --dev    also test/lint tools (the model is not needed by the tests)
+# Offline machines: MODEL_SOURCE_FILE=/path/to/yolox_nano.onnx scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+if [ "$dev" = 1 ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+else
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  .venv/bin/python -m app.fetch_model
+fi

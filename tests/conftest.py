@@ -1,0 +1,81 @@
+"""Shared fixtures: paths into ../shared (skipping with a reason when absent), models, apps."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+MODELS_DIR = SHARED / "models"
+COCO_DIR = SHARED / "data" / "coco-val2017-sample"
+AERIAL_DIR = SHARED / "data" / "aerial-cars-sample"
+DEMO_DIR = SHARED / "data" / "demo"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+MODEL_FILES = {
+    "yolox_nano": "yolox_nano.onnx",
+    "yolov8n_int8": "yolov8n_int8.onnx",
+    "yolo26n_int8": "yolo26n_int8.onnx",
+}
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test saying what is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: tests that need ../shared models and data skip without it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def load_shared_model():
+    """Load a ../shared model once per test session, by name."""
+    from app.detector import load_model
+
+    cache = {}
+
+    def load(name: str):
+        if name not in cache:
+            cache[name] = load_model(shared_path("models", MODEL_FILES[name]))
+        return cache[name]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def yolox_model(load_shared_model):
+    return load_shared_model("yolox_nano")
+
+
+@pytest.fixture
+def app(yolox_model):
+    from app import create_app
+
+    return create_app(model=yolox_model)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def encode_image(array: np.ndarray | Image.Image, fmt: str = "JPEG", **save_args) -> bytes:
+    image = array if isinstance(array, Image.Image) else Image.fromarray(array)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_args)
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@pytest.fixture(scope="session")
+def demo_jpeg() -> bytes:
+    return shared_path("data", "demo", "small-vehicles1.jpeg").read_bytes()

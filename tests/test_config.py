@@ -1,0 +1,60 @@
+"""Settings from the environment: parsed, validated at cold start, overridable by tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import DEFAULT_MODEL_PATH, Settings
+from app.detector import ConfigError
+
+
+def test_defaults():
+    settings = Settings.from_env({})
+    assert settings.model_path == DEFAULT_MODEL_PATH
+    assert (settings.default_confidence, settings.default_iou) == (0.25, 0.45)
+    assert settings.max_body_bytes == 6 * 1024 * 1024
+
+
+def test_environment_is_parsed_by_type():
+    settings = Settings.from_env(
+        {
+            "MODEL_PATH": "/opt/m.onnx",
+            "MODEL_FORMAT": "ultralytics",
+            "MODEL_THREADS": "2",
+            "DEFAULT_CONFIDENCE": "0.4",
+            "DEFAULT_MAX_DETECTIONS": "50",
+            "MAX_BODY_BYTES": "1000",
+            "MODEL_LABELS": " ",  # blank means unset
+        }
+    )
+    assert settings.model_path == Path("/opt/m.onnx")
+    assert settings.model_format == "ultralytics"
+    assert (settings.model_threads, settings.default_confidence) == (2, 0.4)
+    assert (settings.default_max_detections, settings.max_body_bytes) == (50, 1000)
+    assert settings.model_labels is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DEFAULT_CONFIDENCE": "high"}, "DEFAULT_CONFIDENCE='high' is not a valid float"),
+        ({"DEFAULT_CONFIDENCE": "nan"}, "DEFAULT_CONFIDENCE"),
+        ({"DEFAULT_CONFIDENCE": "1.5"}, r"out of range; it must be in \[0.0, 1.0\]"),
+        ({"DEFAULT_MAX_DETECTIONS": "0"}, "DEFAULT_MAX_DETECTIONS"),
+        ({"MAX_BODY_BYTES": "1e6"}, "MAX_BODY_BYTES='1e6' is not a valid int"),
+        ({"MODEL_THREADS": "0"}, "MODEL_THREADS"),
+        ({"MODEL_THREADS": "many"}, "MODEL_THREADS"),
+        ({"MODEL_FORMAT": "yolov99"}, "MODEL_FORMAT='yolov99' is not a known layout"),
+    ],
+)
+def test_bad_environment_fails_at_start_with_the_variable_named(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(environ)
+
+
+def test_overrides_win_and_unknown_overrides_are_refused():
+    assert Settings.from_env({"DEFAULT_IOU": "0.3"}, {"default_iou": 0.6}).default_iou == 0.6
+    with pytest.raises(ConfigError, match="no_such_knob"):
+        Settings.from_env({}, {"no_such_knob": 1})
