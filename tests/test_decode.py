@@ -101,3 +101,25 @@ def test_no_nms_layout_keeps_overlaps_and_cuts_to_max():
 def test_class_filter_ignores_ids_beyond_the_score_columns():
     got = select_labels(CANDIDATES, DetectOptions(confidence=0.1, class_ids=frozenset({1, 99})))
     assert set(got.class_id.tolist()) == {1}
+
+
+def _full_product_reference(output: np.ndarray, confidence: float) -> np.ndarray:
+    """Rows kept when every row's objectness x class product is computed (no shortcut)."""
+    scores = output[0][:, 4:5] * output[0][:, 5:]
+    return np.flatnonzero(scores.max(axis=1) >= confidence)
+
+
+@pytest.mark.parametrize("confidence", [0.001, 0.25, 0.5, 0.99])
+@pytest.mark.parametrize("decoder", [decode_yolox, decode_yolov5])
+def test_objectness_shortcut_keeps_exactly_the_rows_the_full_product_keeps(decoder, confidence):
+    rng = np.random.default_rng(7)
+    output = rng.random((1, 3549, 85), dtype=np.float32)  # objectness and classes in [0, 1)
+    output[0, :, 4] **= 4  # mostly low objectness, as real outputs are
+    output[0, 10, 4:6] = [confidence, 1.0]  # a score exactly at the threshold is kept
+    kept = _full_product_reference(output, confidence)
+
+    got = decoder(output, (416, 416), confidence, 80)
+
+    expected_scores = output[0][kept, 4:5] * output[0][kept, 5:]
+    np.testing.assert_array_equal(got.class_scores, expected_scores)
+    assert 10 in kept
