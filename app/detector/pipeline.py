@@ -10,7 +10,7 @@ import numpy as np
 from .detections import Detections
 from .model import Model
 from .postprocess import DetectOptions, postprocess
-from .preprocess import decode_image, letterbox, to_tensor
+from .preprocess import decode_scaled, letterbox, to_tensor
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -69,9 +69,14 @@ def detect_bytes(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> DetectionResult:
-    """Encoded image bytes -> DetectionResult; raises InvalidImage / PayloadTooLarge."""
+    """Encoded image bytes -> DetectionResult; raises InvalidImage / PayloadTooLarge.
+
+    A large JPEG is decoded at a reduced scale (see decode_scaled); boxes come back in
+    full-size image pixels all the same.
+    """
     watch = _Stopwatch()
-    image = decode_image(data, max_pixels=max_pixels)
+    decoded = decode_scaled(data, max_pixels=max_pixels, min_size_wh=model.info.input_wh)
     watch.lap("decode")
-    found = detect_array(model, image, options, watch=watch)
-    return DetectionResult(found, (image.shape[1], image.shape[0]), watch.total())
+    found = detect_array(model, decoded.pixels, options, watch=watch)
+    found = Detections(decoded.to_image(found.xyxy), found.confidence, found.class_id)
+    return DetectionResult(found, decoded.image_wh, watch.total())
