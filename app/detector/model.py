@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,10 @@ from .labels import resolve_class_names
 
 DEFAULT_INPUT_WH = (640, 640)
 MAX_END2END_ROWS = 1000
+LAMBDA_MB_PER_VCPU = 1769
+PROVIDERS = ["CPUExecutionProvider"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,22 +95,78 @@ class Model:
         return self.session.run(None, {self.info.input_name: batch})[0]
 
 
-def default_threads() -> int:
-    """CPUs this process may use (Lambda grants vCPUs with memory size)."""
+def default_threads(environ: Mapping[str, str] = os.environ) -> int:
+    """CPUs this process may use: its affinity mask, capped on Lambda by the vCPU share that
+    the memory size buys (AWS: 1,769 MB = 1 vCPU). The Lambda VM shows 2 CPUs even at 1 GB;
+    threads beyond the share only queue behind each other (bench/latency.py measures this)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = max(1, os.cpu_count() or 1)
+    memory_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory_mb.isdigit():
+        cpus = min(cpus, max(1, round(int(memory_mb) / LAMBDA_MB_PER_VCPU)))
+    return cpus
 
 
-def create_session(path: Path, *, threads: int | None = None) -> ort.InferenceSession:
+def optimized_path(path: Path) -> Path:
+    """Where `save_optimized` puts a model's pre-optimised copy: beside it, named for the
+    onnxruntime version that wrote it, so an upgrade falls back to the original."""
+    return path.with_name(f"{path.stem}.ort-{ort.__version__}.optimized.onnx")
+
+
+def save_optimized(path: Path) -> Path:
+    """Write the model's graph optimised at ORT_ENABLE_EXTENDED beside it (image build time).
+
+    Loading it skips the fusions at every cold start (bench/coldstart.py measures it). Not
+    ORT_ENABLE_ALL: that bakes in the NCHWc block size of the CPU that wrote it (AVX2 and
+    AVX-512 differ), and Lambda does not promise which CPU runs a function; the CPU-specific
+    layout pass still runs at load, on the CPU the model then runs on.
+    """
+    if not path.is_file():
+        raise ModelError(f"Model file not found: {path}.")
+    target = optimized_path(path)
+    scratch = target.with_name(target.name + ".tmp")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(scratch)
+    options.log_severity_level = 3
+    try:
+        ort.InferenceSession(str(path), options, providers=PROVIDERS)
+    except Exception as exc:  # onnxruntime raises its own untyped exceptions
+        raise ModelError(f"Cannot optimise the ONNX model {path.name}: {exc}") from exc
+    os.replace(scratch, target)
+    return target
+
+
+def session_source(path: Path) -> Path:
+    """The pre-optimised copy when there is one at least as new as the model, else the model."""
+    optimized = optimized_path(path)
+    if optimized.is_file() and optimized.stat().st_mtime >= path.stat().st_mtime:
+        return optimized
+    return path
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: optimiser chatter is noise in Lambda logs
+    return options
+
+
+def create_session(path: Path, *, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU session for the model, from its pre-optimised copy when there is a usable one."""
+    options = session_options(threads)
+    source = session_source(path)
+    if source != path:
+        try:
+            return ort.InferenceSession(str(source), options, providers=PROVIDERS)
+        except Exception as exc:  # a damaged cache must not take the service down
+            log.warning("ignoring the pre-optimised %s, loading the original: %s", source, exc)
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=PROVIDERS)
     except Exception as exc:  # onnxruntime raises its own untyped exceptions
         raise ModelError(f"Cannot load the ONNX model {path.name}: {exc}") from exc
 

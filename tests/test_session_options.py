@@ -1,0 +1,87 @@
+"""Session set-up for speed: thread count from the CPUs available, the pre-optimised model copy."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from app import optimize_model
+from app.detector import load_model
+from app.detector.model import default_threads, optimized_path, save_optimized, session_source
+from tests.conftest import shared_path
+
+
+@pytest.mark.parametrize(
+    ("cpus", "lambda_memory_mb", "expected"),
+    [
+        (2, None, 2),  # not on Lambda: every CPU in the affinity mask
+        (1, None, 1),
+        (2, "128", 1),  # Lambda shows 2 CPUs but sells a fraction of one
+        (2, "1024", 1),  # 0.58 vCPU
+        (2, "2048", 1),  # 1.16 vCPU
+        (2, "3008", 2),  # 1.70 vCPU
+        (6, "10240", 6),  # 5.8 vCPU
+        (4, "5307", 3),  # exactly 3 vCPU
+        (1, "10240", 1),  # never more threads than CPUs
+        (2, "not-a-number", 2),
+        (2, "", 2),
+    ],
+)
+def test_default_threads_table(monkeypatch, cpus, lambda_memory_mb, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    environ = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": lambda_memory_mb} if lambda_memory_mb else {}
+    assert default_threads(environ) == expected
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    """The default model copied to a scratch folder, where its optimised copy may be written."""
+    path = tmp_path / "yolox_nano.onnx"
+    shutil.copyfile(shared_path("models", "yolox_nano.onnx"), path)
+    return path
+
+
+def outputs(model, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    batch = rng.random((1, 3, *model.info.input_wh[::-1]), dtype=np.float32) * 255
+    return model.run(batch)
+
+
+def test_pre_optimised_copy_is_used_and_gives_the_same_outputs(model_copy):
+    original = load_model(model_copy)
+    assert session_source(model_copy) == model_copy
+
+    written = save_optimized(model_copy)
+
+    assert written == optimized_path(model_copy) and written.is_file()
+    assert session_source(model_copy) == written
+    optimised = load_model(model_copy)
+    assert optimised.info == original.info  # name, labels and layout still come from the model
+    np.testing.assert_allclose(outputs(optimised), outputs(original), rtol=1e-4, atol=1e-3)
+
+
+def test_a_stale_or_damaged_copy_is_ignored(model_copy, caplog):
+    written = save_optimized(model_copy)
+    stat = written.stat()
+    os.utime(model_copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # model replaced
+    assert session_source(model_copy) == model_copy
+
+    written.write_bytes(b"\x08not an onnx model")  # newer again, but unloadable
+    os.utime(written, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))
+    with caplog.at_level(logging.WARNING, logger="app.detector.model"):
+        model = load_model(model_copy)
+    assert model.info.name == "yolox_nano"
+    assert "ignoring the pre-optimised" in caplog.text
+
+
+def test_optimize_model_command(model_copy, tmp_path, capsys):
+    assert optimize_model.main([str(model_copy)]) == 0
+    assert optimized_path(model_copy).is_file()
+    assert str(optimized_path(model_copy)) in capsys.readouterr().out
+
+    assert optimize_model.main([str(tmp_path / "missing.onnx")]) == 1
+    assert "Model file not found" in capsys.readouterr().err
