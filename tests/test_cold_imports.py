@@ -1,0 +1,53 @@
+"""Cold start: the HTTP path imports nothing it does not need (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT, shared_path
+
+# Packages an HTTP request never needs; each costs tens to hundreds of ms at a cold start.
+NOT_ON_THE_HTTP_PATH = ("boto3", "botocore", "s3transfer", "pandas", "scipy", "matplotlib", "cv2")
+
+CHILD = """
+import base64, io, json, sys
+import numpy as np
+from PIL import Image
+
+import handler
+
+buffer = io.BytesIO()
+Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(buffer, "JPEG")
+body = json.dumps({"image": base64.b64encode(buffer.getvalue()).decode()})
+event = json.load(open(sys.argv[1]))
+event["body"] = base64.b64encode(body.encode()).decode()
+response = handler.handler(event, None)
+print(json.dumps({"status": response["statusCode"], "modules": sorted(sys.modules)}))
+"""
+
+
+def test_import_handler_and_first_request_skip_unneeded_packages():
+    env = {
+        **os.environ,
+        "MODEL_PATH": str(shared_path("models", "yolox_nano.onnx")),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    event_path = REPO_ROOT / "tests" / "fixtures" / "events" / "apigw_http_v2.json"
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(event_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == 200
+    loaded = {name.split(".")[0] for name in report["modules"]}
+    assert "onnxruntime" in loaded and "flask" in loaded  # the check saw a real request
+    assert loaded.isdisjoint(NOT_ON_THE_HTTP_PATH), loaded & set(NOT_ON_THE_HTTP_PATH)
