@@ -133,9 +133,9 @@ def save_optimized(path: Path) -> Path:
     options.log_severity_level = 3
     try:
         ort.InferenceSession(str(path), options, providers=PROVIDERS)
+        os.replace(scratch, target)  # atomic: a reader never sees half a file
     except Exception as exc:  # onnxruntime raises its own untyped exceptions
         raise ModelError(f"Cannot optimise the ONNX model {path.name}: {exc}") from exc
-    os.replace(scratch, target)
     return target
 
 
