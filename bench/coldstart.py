@@ -1,0 +1,225 @@
+"""Cold start against the floor, in fresh interpreters, several interleaved runs, medians.
+
+    .venv/bin/python bench/coldstart.py               # about a minute
+    .venv/bin/python bench/coldstart.py --cpus 1      # children pinned to one CPU
+    .venv/bin/python bench/coldstart.py --importtime  # also: the costliest imports of `handler`
+
+floor: `import onnxruntime` + a bare InferenceSession + one session.run.
+ours:  `import handler` (Flask app, model loaded with its warm-up run) + the first API Gateway
+       HTTP API (v2) event, a base64 JPEG, answered by `handler.handler`.
+Times run from the child's first statement to its answer ("in-process"); "process" adds the
+interpreter's own start-up, the same for every variant; "process CPU" is the child's user +
+system CPU time (all threads), the steadier figure when other work shares the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+from _common import DEFAULT_MODEL, REPO_ROOT, coco_640x480, print_table, require, summary
+
+TARGET_RATIO = 1.6
+FLOOR = "floor: import onnxruntime + session + 1 run"
+
+FLOOR_CHILD = """
+import json, sys, time
+started = time.perf_counter()
+import numpy as np
+import onnxruntime as ort
+imported = time.perf_counter()
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+created = time.perf_counter()
+shape = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
+for _ in range(int(sys.argv[2])):
+    session.run(None, {session.get_inputs()[0].name: np.zeros(shape, np.float32)})
+done = time.perf_counter()
+print(json.dumps({"total": done - started, "import": imported - started,
+                  "session": created - imported, "run": done - created}))
+"""
+
+HANDLER_CHILD = """
+import json, sys, time
+event = json.load(open(sys.argv[1]))  # the Lambda runtime hands over a parsed event
+started = time.perf_counter()
+import handler
+imported = time.perf_counter()
+response = handler.handler(event, None)
+done = time.perf_counter()
+assert response["statusCode"] == 200, response
+print(json.dumps({"total": done - started, "import": imported - started,
+                  "first event": done - imported}))
+"""
+
+
+def run_child(code: str, argv: list[str], env: dict[str, str], cpus: set[int] | None) -> dict:
+    # cwd is the interpreter's first import path for `-c`: run where no project code lies,
+    # so that PYTHONPATH alone says which copy of the project is imported.
+    """One fresh interpreter; its timings in ms, plus the whole process's wall time."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    cpu_before = _children_cpu_s()
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        preexec_fn=pin,
+        check=False,
+    )
+    wall_s = time.perf_counter() - started
+    cpu_s = _children_cpu_s() - cpu_before
+    if done.returncode != 0:
+        sys.exit(f"a benchmark child failed:\n{done.stderr[-3000:]}")
+    timings = json.loads(done.stdout.strip().splitlines()[-1])
+    timings.update(process=wall_s, cpu=cpu_s)
+    return {name: seconds * 1000 for name, seconds in timings.items()}
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of all waited-for children: less swayed by other load than
+    wall time, since waiting for a busy CPU costs no CPU time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def model_dirs(model: Path, scratch: Path) -> tuple[Path, Path]:
+    """The model alone, and the model beside its pre-optimised copy (what the image ships)."""
+    from app.detector.model import save_optimized
+
+    plain, optimised = scratch / "plain" / model.name, scratch / "optimised" / model.name
+    for path in (plain, optimised):
+        path.parent.mkdir()
+        shutil.copyfile(model, path)
+    save_optimized(optimised)
+    return plain, optimised
+
+
+def source_without_bytecode(scratch: Path) -> Path:
+    """The project's code as a plain COPY into an image leaves it: no __pycache__."""
+    target = scratch / "src"
+    no_cache = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO_ROOT / "app", target / "app", ignore=no_cache)
+    shutil.copy(REPO_ROOT / "handler.py", target / "handler.py")
+    return target
+
+
+def variants(model: Path, scratch: Path) -> dict[str, tuple[str, list[str], dict[str, str]]]:
+    plain, optimised = model_dirs(model, scratch)
+    uncompiled = source_without_bytecode(scratch)
+    event = scratch / "event.json"
+    event.write_text(json.dumps(_common.apigw_v2_event(coco_640x480().read_bytes())))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("MODEL_PATH", None)
+    return {
+        FLOOR: (FLOOR_CHILD, [str(model), "1"], env),
+        "floor + a 2nd run (= the warm-up's price)": (FLOOR_CHILD, [str(model), "2"], env),
+        "ours: import handler + first event": (
+            HANDLER_CHILD, [str(event)], {**env, "MODEL_PATH": str(plain)}
+        ),
+        "ours, with the pre-optimised model copy": (
+            HANDLER_CHILD, [str(event)], {**env, "MODEL_PATH": str(optimised)}
+        ),
+        "ours, app code without .pyc (read-only, as on Lambda)": (
+            HANDLER_CHILD, [str(event)], {
+                **env, "MODEL_PATH": str(optimised), "PYTHONPATH": str(uncompiled),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            },
+        ),
+    }  # fmt: skip
+
+
+def measure(
+    subjects: dict[str, tuple[str, list[str], dict[str, str]]], rounds: int, cpus
+) -> dict[str, list[dict]]:
+    """Interleaved: every variant once per round, so machine noise hits them alike."""
+    results: dict[str, list[dict]] = {name: [] for name in subjects}
+    for code, argv, env in subjects.values():  # warm the OS file cache first
+        run_child(code, argv, env, cpus)
+    for _ in range(rounds):
+        for name, (code, argv, env) in subjects.items():
+            results[name].append(run_child(code, argv, env, cpus))
+    return results
+
+
+def report(results: dict[str, list[dict]]) -> dict[str, float]:
+    """Print the table; returns each variant's in-process median / the floor's."""
+    floor = summary([r["total"] for r in results[FLOOR]])["median"]
+    rows, ratios = [], {}
+    for name, runs in results.items():
+        total = summary([r["total"] for r in runs])
+        parts = [k for k in runs[0] if k not in ("total", "process", "cpu")]
+        breakdown = ", ".join(f"{k} {summary([r[k] for r in runs])['median']:.0f}" for k in parts)
+        process = summary([r["process"] for r in runs])["median"]
+        cpu = summary([r["cpu"] for r in runs])["median"]
+        ratios[name] = total["median"] / floor
+        ratio = f"{ratios[name]:.2f}x"
+        rows.append((name, total["median"], total["p90"], ratio, process, cpu, breakdown))
+    print_table(
+        f"Cold start ({len(results[FLOOR])} interleaved runs each, ms)",
+        ("variant", "in-process", "p90", "/ floor", "process", "process CPU", "parts"),
+        rows,
+    )
+    return ratios
+
+
+def import_costs(model: Path, top: int = 15) -> None:
+    """`python -X importtime -c 'import handler'`: the costliest top-level imports."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MODEL_PATH": str(model)}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import handler"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative_us, name = line[12:].split("|")
+        depth = (len(name) - len(name.lstrip()) - 1) // 2
+        if depth <= 1:
+            rows.append((name.strip(), int(cumulative_us) / 1000, depth))
+    rows.sort(key=lambda row: -row[1])
+    print_table(
+        "Costliest imports of `import handler` (-X importtime inflates them; includes model load)",
+        ("module", "cumulative ms", "depth"),
+        rows[:top],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=require, default=DEFAULT_MODEL)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--cpus", type=int, help="pin the children to this many CPUs")
+    parser.add_argument("--importtime", action="store_true")
+    args = parser.parse_args()
+    cpus = set(sorted(os.sched_getaffinity(0))[: args.cpus]) if args.cpus else None
+    pinned = f", children pinned to CPU(s) {sorted(cpus)}" if cpus else ""
+    print(f"bench/coldstart.py: {_common.machine_line()}; model {args.model.name}{pinned}")
+    with tempfile.TemporaryDirectory() as scratch:
+        ratios = report(measure(variants(args.model, Path(scratch)), args.rounds, cpus))
+    if args.importtime:
+        import_costs(args.model)
+    print_table(
+        "Summary",
+        ("measure", "result", "target", "met"),
+        [
+            (name, f"{ratio:.2f}x the floor", f"<= {TARGET_RATIO}x", ratio <= TARGET_RATIO)
+            for name, ratio in ratios.items()
+            if name.startswith("ours")
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

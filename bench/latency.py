@@ -1,0 +1,267 @@
+"""Per-request latency against the floor (a bare session.run), stage by stage, in-process and
+over loopback; peak RSS of the real server; session-option A/B; CPU time -> Lambda cost.
+
+    .venv/bin/python bench/latency.py            # about a minute on 2 CPUs
+    .venv/bin/python bench/latency.py --quick    # fewer iterations, for a smoke run
+
+Every figure is a median (and p90) over interleaved rounds, so that noise from other work on the
+machine hits every row alike; ratios compare rows measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import time
+from collections.abc import Callable
+
+import _common
+import numpy as np
+from _common import DEFAULT_MODEL, LARGE_IMAGE, coco_640x480, print_table, require, summary
+from _server import local_server, post_detect
+
+from app import create_app
+from app.detector import DetectOptions, load_model
+from app.detector.model import PROVIDERS, create_session, default_threads
+from app.detector.pipeline import DetectionResult
+from app.detector.postprocess import postprocess
+from app.detector.preprocess import decode_image, decode_scaled, letterbox, to_tensor
+from app.schemas import decode_base64_image, detection_response, parse_json_body
+
+TARGET_RATIO = 1.25
+TARGET_RSS_MB = 250
+MAX_PIXELS = 100_000_000
+LAMBDA_MEMORY_MB = (1024, 2048, 3008)
+LAMBDA_GB_SECOND_USD = 0.0000166667  # x86, first pricing tier
+LAMBDA_REQUEST_USD = 0.20 / 1_000_000
+LAMBDA_MB_PER_VCPU = 1769  # AWS: "at 1,769 MB, a function has the equivalent of one vCPU"
+
+
+def timed_rounds(
+    steps: dict[str, Callable[[], object]], rounds: int, *, cpu: dict | None = None
+) -> dict[str, list[float]]:
+    """Run every step once per round, in turn; returns wall milliseconds per step.
+
+    cpu: if given, also filled with process CPU milliseconds per step (all threads).
+    """
+    for step in steps.values():  # warm caches, lazy imports and allocators first
+        step()
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for name in steps:
+        (cpu if cpu is not None else {})[name] = []
+    for _ in range(rounds):
+        for name, step in steps.items():
+            cpu_started, started = time.process_time(), time.perf_counter()
+            step()
+            samples[name].append((time.perf_counter() - started) * 1000)
+            if cpu is not None:
+                cpu[name].append((time.process_time() - cpu_started) * 1000)
+    return samples
+
+
+def input_feed(model, data: bytes) -> dict[str, np.ndarray]:
+    """The session.run feed for these image bytes, prepared as the pipeline prepares it."""
+    info = model.info
+    image = decode_image(data, max_pixels=MAX_PIXELS)
+    canvas, _ = letterbox(image, info.input_wh, centered=info.layout.centered)
+    batch = np.empty((1, 3, info.input_wh[1], info.input_wh[0]), np.float32)
+    to_tensor(canvas, bgr=info.layout.bgr, scale=info.layout.input_scale, out=batch[0])
+    return {info.input_name: batch}
+
+
+def stage_steps(model, data: bytes, client) -> dict[str, Callable[[], object]]:
+    """The floor, each stage of POST /detect on fixed inputs, and the whole request."""
+    info, options = model.info, DetectOptions()
+    body = _common.detect_body(data)
+    text = json.loads(body)["image"]
+    decoded = decode_scaled(data, max_pixels=MAX_PIXELS, min_size_wh=info.input_wh)
+    image = decoded.pixels
+    canvas, box = letterbox(image, info.input_wh, centered=info.layout.centered)
+    batch = np.empty((1, 3, info.input_wh[1], info.input_wh[0]), np.float32)
+    to_tensor(canvas, bgr=info.layout.bgr, scale=info.layout.input_scale, out=batch[0])
+    feed = {info.input_name: batch}
+    output = model.run(batch)
+    candidates = info.layout.decoder(output, info.input_wh, options.confidence, 80)
+    found = postprocess(candidates, options, needs_nms=info.layout.needs_nms)
+    result = DetectionResult(found, decoded.image_wh, {"total": 1.0})
+    full = decode_image(data, max_pixels=MAX_PIXELS)
+    return {
+        "floor: bare session.run": lambda: model.session.run(None, feed),
+        "parse JSON body": lambda: parse_json_body(body),
+        "base64 decode": lambda: decode_base64_image(text, 1 << 30),
+        f"image decode (JPEG scale 1/{decoded.draft_scale})": lambda: decode_scaled(
+            data, max_pixels=MAX_PIXELS, min_size_wh=info.input_wh
+        ),
+        "A/B: image decode, full size": lambda: decode_image(data, max_pixels=MAX_PIXELS),
+        "A/B: letterbox from full size": lambda: letterbox(
+            full, info.input_wh, centered=info.layout.centered
+        ),
+        "letterbox": lambda: letterbox(image, info.input_wh, centered=info.layout.centered),
+        "to_tensor": lambda: to_tensor(
+            canvas, bgr=info.layout.bgr, scale=info.layout.input_scale, out=batch[0]
+        ),
+        "output decode": lambda: info.layout.decoder(output, info.input_wh, 0.25, 80),
+        "NMS + top-k": lambda: postprocess(candidates, options, needs_nms=True),
+        "to image px": lambda: decoded.to_image(box.to_image(found.xyxy, image.shape[1::-1])),
+        "JSON response": lambda: json.dumps(detection_response(result, info)),
+        "POST /detect in-process": lambda: _post(client, body),
+    }
+
+
+def _post(client, body: bytes) -> None:
+    response = client.post("/detect", data=body, content_type="application/json")
+    if response.status_code != 200:
+        raise SystemExit(f"POST /detect answered {response.status_code}: {response.data[:300]!r}")
+
+
+def _median_p90(samples: list[float]) -> tuple[float, float]:
+    stats = summary(samples)
+    return stats["median"], stats["p90"]
+
+
+def stage_table(name: str, samples: dict[str, list[float]], end_to_end: str) -> float:
+    """Print one image's stage table; returns end_to_end / floor (medians)."""
+    floor = summary(samples["floor: bare session.run"])["median"]
+    rows = []
+    for stage, values in samples.items():
+        stats = summary(values)
+        rows.append((stage, stats["median"], stats["p90"], f"{stats['median'] / floor:.2f}x"))
+    print_table(name, ("stage", "median ms", "p90 ms", "/ floor"), rows)
+    return summary(samples[end_to_end])["median"] / floor
+
+
+def loopback(model, model_path, data: bytes, rounds: int) -> tuple[dict[str, list[float]], float]:
+    """POST /detect through the real server (keep-alive) beside the floor; returns peak RSS MB."""
+    feed = input_feed(model, data)
+    body = _common.detect_body(data)
+    large_body = _common.detect_body(LARGE_IMAGE.read_bytes())
+    with local_server(model_path) as (port, pid):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        post_detect(connection, large_body)  # the peak includes a 1920x1080 request
+        samples = timed_rounds(
+            {
+                "floor: bare session.run": lambda: model.session.run(None, feed),
+                "POST /detect over loopback": lambda: post_detect(connection, body),
+            },
+            rounds,
+        )
+        post_detect(connection, large_body)
+        connection.close()
+        peak_mb = _common.vm_kib(pid, "VmHWM") / 1024
+    return samples, peak_mb
+
+
+def session_ab(model, model_path, data: bytes, rounds: int) -> None:
+    """session.run under different session options, interleaved, on the same tensor; then
+    1 against 2 intra-op threads with the process pinned to one CPU (a 1-vCPU Lambda)."""
+    import onnxruntime as ort
+
+    feed = input_feed(model, data)
+    sessions = {
+        f"product: {default_threads()} intra-op thread(s)": model.session,
+        "1 intra-op thread": create_session(model_path, threads=1),
+        "onnxruntime defaults": ort.InferenceSession(str(model_path), providers=PROVIDERS),
+    }
+    _session_table("session.run A/B (640x480 tensor)", sessions, feed, rounds)
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        return
+    allowed = os.sched_getaffinity(0)
+    # onnxruntime's pool threads inherit the affinity of the thread that creates the session.
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        pinned = {
+            f"pinned to 1 CPU: {n} intra-op thread(s)": create_session(model_path, threads=n)
+            for n in (1, 2)
+        }
+        _session_table("session.run on 1 CPU (oversubscription A/B)", pinned, feed, rounds)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def _session_table(title: str, sessions: dict, feed: dict, rounds: int) -> None:
+    steps = {name: (lambda s=s: s.run(None, feed)) for name, s in sessions.items()}
+    cpu: dict[str, list[float]] = {}
+    wall = timed_rounds(steps, rounds, cpu=cpu)
+    rows = [(name, *_median_p90(wall[name]), summary(cpu[name])["median"]) for name in steps]
+    print_table(title, ("session", "median ms", "p90 ms", "CPU ms"), rows)
+
+
+def cpu_per_request(model_path, data: bytes, rounds: int) -> dict[int, tuple[float, float]]:
+    """threads -> (wall ms, process CPU ms) per in-process POST /detect, medians."""
+    body = _common.detect_body(data)
+    clients = {
+        threads: create_app(model=load_model(model_path, threads=threads)).test_client()
+        for threads in sorted({1, default_threads()})
+    }
+    steps = {threads: (lambda c=c: _post(c, body)) for threads, c in clients.items()}
+    cpu: dict = {}
+    wall = timed_rounds(steps, rounds, cpu=cpu)
+    return {t: (summary(wall[t])["median"], summary(cpu[t])["median"]) for t in steps}
+
+
+def lambda_threads(memory_mb: int, cpus: int) -> int:
+    """The intra-op threads the service picks at this Lambda memory size (see model.py)."""
+    return max(1, min(cpus, round(memory_mb / LAMBDA_MB_PER_VCPU)))
+
+
+def cost_table(per_request: dict[int, tuple[float, float]]) -> None:
+    """Estimated Lambda duration and $ per million images from CPU time measured here."""
+    rows = []
+    for memory_mb in LAMBDA_MEMORY_MB:
+        threads = lambda_threads(memory_mb, max(per_request))
+        wall_ms, cpu_ms = per_request[threads]
+        share = memory_mb / LAMBDA_MB_PER_VCPU
+        duration_ms = max(wall_ms, cpu_ms / share)  # CPU-bound: a vCPU share stretches it
+        billed_ms = float(np.ceil(duration_ms))  # Lambda bills whole milliseconds
+        usd = 1e6 * (
+            billed_ms / 1000 * memory_mb / 1024 * LAMBDA_GB_SECOND_USD + LAMBDA_REQUEST_USD
+        )
+        rows.append((memory_mb, f"{share:.2f}", threads, cpu_ms, billed_ms, f"${usd:.2f}"))
+    print_table(
+        "Estimated Lambda cost (640x480 JPEG, warm; x86 $0.0000166667/GB-s + $0.20/1M requests)",
+        ("memory MB", "vCPU", "threads", "CPU ms/req", "est. billed ms", "$ per 1M images"),
+        rows,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=require, default=DEFAULT_MODEL)
+    parser.add_argument("--rounds", type=int, default=100, help="rounds for the 640x480 image")
+    parser.add_argument("--quick", action="store_true", help="a fifth of the rounds")
+    args = parser.parse_args()
+    rounds = max(5, args.rounds // 5) if args.quick else args.rounds
+    print(f"bench/latency.py: {_common.machine_line()}; model {args.model.name}")
+    model = load_model(args.model)
+    client = create_app(model=model).test_client()
+    small, large = coco_640x480(), require(LARGE_IMAGE)
+    ratios = {}
+    for path, n in ((small, rounds), (large, max(5, rounds // 3))):
+        samples = timed_rounds(stage_steps(model, path.read_bytes(), client), n)
+        ratios[path.name] = stage_table(
+            f"{path.name}: stages ({n} rounds)", samples, "POST /detect in-process"
+        )
+    loop, peak_mb = loopback(model, args.model, small.read_bytes(), max(5, rounds // 2))
+    loop_ratio = stage_table(
+        f"{small.name}: over loopback (keep-alive)", loop, "POST /detect over loopback"
+    )
+    session_ab(model, args.model, small.read_bytes(), rounds)
+    cost_table(cpu_per_request(args.model, small.read_bytes(), max(5, rounds // 2)))
+    print_table(
+        "Summary",
+        ("measure", "result", "target", "met"),
+        [
+            (f"in-process / floor, {small.name}", f"{ratios[small.name]:.2f}x",
+             f"<= {TARGET_RATIO}x", ratios[small.name] <= TARGET_RATIO),
+            (f"in-process / floor, {large.name}", f"{ratios[large.name]:.2f}x", "-", "-"),
+            (f"loopback / floor, {small.name}", f"{loop_ratio:.2f}x", "-", "-"),
+            ("server peak RSS (VmHWM)", f"{peak_mb:.0f} MB", f"<= {TARGET_RSS_MB} MB",
+             peak_mb <= TARGET_RSS_MB),
+        ],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
