@@ -14,6 +14,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import time
 from collections.abc import Callable
 
@@ -23,8 +24,8 @@ from _common import DEFAULT_MODEL, LARGE_IMAGE, coco_640x480, print_table, requi
 from _server import local_server, post_detect
 
 from app import create_app
-from app.detector import DetectOptions, load_model
-from app.detector.model import PROVIDERS, create_session, default_threads
+from app.detector import DetectOptions, Model, detect_bytes, load_model
+from app.detector.model import PROVIDERS, create_session, default_threads, session_options
 from app.detector.pipeline import DetectionResult
 from app.detector.postprocess import postprocess
 from app.detector.preprocess import decode_image, decode_scaled, letterbox, to_tensor
@@ -42,7 +43,7 @@ LAMBDA_MB_PER_VCPU = 1769  # AWS: "at 1,769 MB, a function has the equivalent of
 def timed_rounds(
     steps: dict[str, Callable[[], object]], rounds: int, *, cpu: dict | None = None
 ) -> dict[str, list[float]]:
-    """Run every step once per round, in turn; returns wall milliseconds per step.
+    """Run every step once per round, in a shuffled order; returns wall ms per step.
 
     cpu: if given, also filled with process CPU milliseconds per step (all threads).
     """
@@ -51,8 +52,11 @@ def timed_rounds(
     samples: dict[str, list[float]] = {name: [] for name in steps}
     for name in steps:
         (cpu if cpu is not None else {})[name] = []
+    order = list(steps.items())
+    shuffle = random.Random(0).shuffle
     for _ in range(rounds):
-        for name, step in steps.items():
+        shuffle(order)  # a step right after session.run shares the CPUs with its spinning pool
+        for name, step in order:
             cpu_started, started = time.process_time(), time.perf_counter()
             step()
             samples[name].append((time.perf_counter() - started) * 1000)
@@ -106,6 +110,9 @@ def stage_steps(model, data: bytes, client) -> dict[str, Callable[[], object]]:
         "NMS + top-k": lambda: postprocess(candidates, options, needs_nms=True),
         "to image px": lambda: decoded.to_image(box.to_image(found.xyxy, image.shape[1::-1])),
         "JSON response": lambda: json.dumps(detection_response(result, info)),
+        "pipeline, no HTTP: detect_bytes + JSON": lambda: json.dumps(
+            detection_response(detect_bytes(model, data, options), info)
+        ),
         "POST /detect in-process": lambda: _post(client, body),
     }
 
@@ -153,52 +160,48 @@ def loopback(model, model_path, data: bytes, rounds: int) -> tuple[dict[str, lis
     return samples, peak_mb
 
 
-def session_ab(model, model_path, data: bytes, rounds: int) -> None:
-    """session.run under different session options, interleaved, on the same tensor; then
-    1 against 2 intra-op threads with the process pinned to one CPU (a 1-vCPU Lambda)."""
+def session_ab(model, model_path, data: bytes, rounds: int) -> dict[int, tuple[float, float]]:
+    """Session options A/B on the 640x480 image: bare session.run and the whole in-process
+    request, wall and process CPU; then 1 against 2 threads pinned to one CPU (a 1-vCPU
+    Lambda). Returns threads -> (wall, CPU) ms per request, for the cost table."""
     import onnxruntime as ort
 
-    feed = input_feed(model, data)
+    threads = default_threads()
     sessions = {
-        f"product: {default_threads()} intra-op thread(s)": model.session,
-        "1 intra-op thread": create_session(model_path, threads=1),
+        f"product: {threads} threads, spinning off": model.session,
+        f"{threads} threads, spinning on": ort.InferenceSession(
+            str(model_path), session_options(allow_spinning=True), providers=PROVIDERS
+        ),
+        "1 thread": create_session(model_path, threads=1),
         "onnxruntime defaults": ort.InferenceSession(str(model_path), providers=PROVIDERS),
     }
-    _session_table("session.run A/B (640x480 tensor)", sessions, feed, rounds)
-    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
-        return
-    allowed = os.sched_getaffinity(0)
-    # onnxruntime's pool threads inherit the affinity of the thread that creates the session.
-    os.sched_setaffinity(0, {min(allowed)})
-    try:
-        pinned = {
-            f"pinned to 1 CPU: {n} intra-op thread(s)": create_session(model_path, threads=n)
-            for n in (1, 2)
-        }
-        _session_table("session.run on 1 CPU (oversubscription A/B)", pinned, feed, rounds)
-    finally:
-        os.sched_setaffinity(0, allowed)
+    cpu = _session_table("Session options A/B (640x480)", sessions, model, data, rounds)
+    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2:
+        allowed = os.sched_getaffinity(0)
+        # onnxruntime's pool threads inherit the affinity of the thread creating the session.
+        os.sched_setaffinity(0, {min(allowed)})
+        try:
+            pinned = {f"1 CPU, {n} threads": create_session(model_path, threads=n) for n in (1, 2)}
+            _session_table("Oversubscription A/B: pinned to 1 CPU", pinned, model, data, rounds)
+        finally:
+            os.sched_setaffinity(0, allowed)
+    return {1: cpu["1 thread"], threads: cpu[f"product: {threads} threads, spinning off"]}
 
 
-def _session_table(title: str, sessions: dict, feed: dict, rounds: int) -> None:
-    steps = {name: (lambda s=s: s.run(None, feed)) for name, s in sessions.items()}
-    cpu: dict[str, list[float]] = {}
-    wall = timed_rounds(steps, rounds, cpu=cpu)
-    rows = [(name, *_median_p90(wall[name]), summary(cpu[name])["median"]) for name in steps]
-    print_table(title, ("session", "median ms", "p90 ms", "CPU ms"), rows)
-
-
-def cpu_per_request(model_path, data: bytes, rounds: int) -> dict[int, tuple[float, float]]:
-    """threads -> (wall ms, process CPU ms) per in-process POST /detect, medians."""
-    body = _common.detect_body(data)
-    clients = {
-        threads: create_app(model=load_model(model_path, threads=threads)).test_client()
-        for threads in sorted({1, default_threads()})
-    }
-    steps = {threads: (lambda c=c: _post(c, body)) for threads, c in clients.items()}
+def _session_table(title: str, sessions: dict, model, data: bytes, rounds: int) -> dict:
+    """Bare run and POST /detect per session, interleaved; returns name -> POST (wall, CPU)."""
+    feed, body = input_feed(model, data), _common.detect_body(data)
+    steps = {}
+    for name, session in sessions.items():
+        client = create_app(model=Model(session, model.info)).test_client()
+        steps[(name, "run")] = lambda s=session: s.run(None, feed)
+        steps[(name, "POST")] = lambda c=client: _post(c, body)
     cpu: dict = {}
     wall = timed_rounds(steps, rounds, cpu=cpu)
-    return {t: (summary(wall[t])["median"], summary(cpu[t])["median"]) for t in steps}
+    med = {key: (summary(wall[key])["median"], summary(cpu[key])["median"]) for key in steps}
+    rows = [(name, *med[(name, "run")], *med[(name, "POST")]) for name in sessions]
+    print_table(title, ("session", "run ms", "run CPU ms", "POST ms", "POST CPU ms"), rows)
+    return {name: med[(name, "POST")] for name in sessions}
 
 
 def lambda_threads(memory_mb: int, cpus: int) -> int:
@@ -207,17 +210,21 @@ def lambda_threads(memory_mb: int, cpus: int) -> int:
 
 
 def cost_table(per_request: dict[int, tuple[float, float]]) -> None:
-    """Estimated Lambda duration and $ per million images from CPU time measured here."""
+    """Estimated Lambda duration and $ per million images from CPU time measured here.
+
+    Model: a request is CPU-bound, so it lasts its CPU time divided by the CPUs it can use:
+    the vCPU share, the threads, and the parallelism it reached here (CPU / wall, at least 1).
+    CPU time is also the figure least swayed by other load on this machine.
+    """
     rows = []
     for memory_mb in LAMBDA_MEMORY_MB:
         threads = lambda_threads(memory_mb, max(per_request))
         wall_ms, cpu_ms = per_request[threads]
         share = memory_mb / LAMBDA_MB_PER_VCPU
-        duration_ms = max(wall_ms, cpu_ms / share)  # CPU-bound: a vCPU share stretches it
-        billed_ms = float(np.ceil(duration_ms))  # Lambda bills whole milliseconds
-        usd = 1e6 * (
-            billed_ms / 1000 * memory_mb / 1024 * LAMBDA_GB_SECOND_USD + LAMBDA_REQUEST_USD
-        )
+        usable = min(share, threads, max(1.0, cpu_ms / wall_ms))
+        billed_ms = float(np.ceil(cpu_ms / usable))  # Lambda bills whole milliseconds
+        gb_seconds = billed_ms / 1000 * memory_mb / 1024
+        usd = 1e6 * (gb_seconds * LAMBDA_GB_SECOND_USD + LAMBDA_REQUEST_USD)
         rows.append((memory_mb, f"{share:.2f}", threads, cpu_ms, billed_ms, f"${usd:.2f}"))
     print_table(
         "Estimated Lambda cost (640x480 JPEG, warm; x86 $0.0000166667/GB-s + $0.20/1M requests)",
@@ -247,8 +254,7 @@ def main() -> None:
     loop_ratio = stage_table(
         f"{small.name}: over loopback (keep-alive)", loop, "POST /detect over loopback"
     )
-    session_ab(model, args.model, small.read_bytes(), rounds)
-    cost_table(cpu_per_request(args.model, small.read_bytes(), max(5, rounds // 2)))
+    cost_table(session_ab(model, args.model, small.read_bytes(), max(5, rounds // 2)))
     print_table(
         "Summary",
         ("measure", "result", "target", "met"),

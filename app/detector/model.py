@@ -147,10 +147,16 @@ def session_source(path: Path) -> Path:
     return path
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
+def session_options(
+    threads: int | None = None, *, allow_spinning: bool = False
+) -> ort.SessionOptions:
+    """allow_spinning: False (ours) lets idle pool threads sleep: a spinning thread burns the
+    CPU that this request's decode and NMS, other requests or a Lambda vCPU share need
+    (bench/latency.py A/Bs it); onnxruntime's default is True."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", str(int(allow_spinning)))
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: optimiser chatter is noise in Lambda logs
     return options
