@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 
 # Cold start: importing Flask, numpy and onnxruntime allocates enough objects to trigger about
-# a hundred cyclic-GC passes, which free a few hundred objects in all; skipping them saves
-# about 10 ms of init (bench/coldstart.py measures it). The first pass after init frees those.
+# a hundred cyclic-GC passes (10-20 ms, bench/coldstart.py measures them) that free a few
+# hundred objects in all. So: no GC during init, then freeze what init built, so that no later
+# pass scans it either.
 gc.disable()
 
 import serverless_wsgi  # noqa: E402
@@ -15,6 +16,7 @@ from app import create_app  # noqa: E402
 
 # Built at import, i.e. during Lambda init: the model loads once per execution environment.
 app = create_app(fail_fast=False)
+gc.freeze()
 gc.enable()
 
 
