@@ -3,8 +3,10 @@
     .venv/bin/python bench/coldstart.py               # about a minute
     .venv/bin/python bench/coldstart.py --cpus 1      # children pinned to one CPU
     .venv/bin/python bench/coldstart.py --importtime  # also: the costliest imports of `handler`
+    .venv/bin/python bench/coldstart.py --baseline ../main  # also: another checkout's cold start
 
-floor: `import onnxruntime` + a bare InferenceSession + one session.run.
+floor: `import onnxruntime` + a bare InferenceSession (default options) + one session.run;
+       also with the service's session options (threads, no spinning), for comparison.
 ours:  `import handler` (Flask app, model loaded with its warm-up run) + the first API Gateway
        HTTP API (v2) event, a base64 JPEG, answered by `handler.handler`; built as the image
        should be: pre-optimised model copy beside the model, app code compiled to .pyc.
@@ -33,17 +35,23 @@ from _common import DEFAULT_MODEL, REPO_ROOT, coco_640x480, print_table, require
 
 TARGET_RATIO = 1.6
 FLOOR = "floor: import onnxruntime + session + 1 run"
+TUNED_FLOOR = "floor with our session options"
 OURS = "ours: import handler + first event"
 # A/B only: handler.py turns the cyclic GC off during init; this makes that a no-op.
 KEEP_GC = "import gc\ngc.disable = lambda: None\n"
 
 FLOOR_CHILD = """
-import json, sys, time
+import json, os, sys, time
 started = time.perf_counter()
 import numpy as np
 import onnxruntime as ort
 imported = time.perf_counter()
-session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+options = ort.SessionOptions()
+if sys.argv[3] == "tuned":  # the session options the service uses (app/detector/model.py)
+    options.intra_op_num_threads = len(os.sched_getaffinity(0))
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
 created = time.perf_counter()
 shape = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
 for _ in range(int(sys.argv[2])):
@@ -115,18 +123,20 @@ def model_dirs(model: Path, scratch: Path) -> tuple[Path, Path]:
     return plain, optimised
 
 
-def project_copy(scratch: Path, *, compiled: bool) -> Path:
+def project_copy(scratch: Path, *, compiled: bool, root: Path = REPO_ROOT) -> Path:
     """The project's code as the image ships it: compiled to .pyc at build time, or not (a
     plain COPY). The children never write .pyc, as on Lambda's read-only /var/task."""
-    target = scratch / ("compiled" if compiled else "source")
-    shutil.copytree(REPO_ROOT / "app", target / "app", ignore=shutil.ignore_patterns("*.pyc"))
-    shutil.copy(REPO_ROOT / "handler.py", target / "handler.py")
+    target = scratch / f"{root.name}-{'compiled' if compiled else 'source'}"
+    shutil.copytree(root / "app", target / "app", ignore=shutil.ignore_patterns("*.pyc"))
+    shutil.copy(root / "handler.py", target / "handler.py")
     if compiled:
         compileall.compile_dir(target, quiet=1)
     return target
 
 
-def variants(model: Path, scratch: Path) -> dict[str, tuple[str, list[str], dict[str, str]]]:
+def variants(
+    model: Path, scratch: Path, baseline: Path | None = None
+) -> dict[str, tuple[str, list[str], dict[str, str]]]:
     plain, optimised = model_dirs(model, scratch)
     compiled, uncompiled = (project_copy(scratch, compiled=flag) for flag in (True, False))
     event = scratch / "event.json"
@@ -134,9 +144,18 @@ def variants(model: Path, scratch: Path) -> dict[str, tuple[str, list[str], dict
     env = {**os.environ, "PYTHONPATH": str(compiled), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("MODEL_PATH", None)
     shipped = {**env, "MODEL_PATH": str(optimised)}
-    return {
-        FLOOR: (FLOOR_CHILD, [str(model), "1"], env),
-        "floor + a 2nd run (= the warm-up's price)": (FLOOR_CHILD, [str(model), "2"], env),
+    before = {}
+    if baseline is not None:  # another checkout of the project, e.g. main before a change
+        old_code = project_copy(scratch, compiled=True, root=baseline)
+        before = {f"baseline: {baseline}": (
+            HANDLER_CHILD, [str(event)], {**shipped, "PYTHONPATH": str(old_code)}
+        )}  # fmt: skip
+    return before | {
+        FLOOR: (FLOOR_CHILD, [str(model), "1", "bare"], env),
+        "floor + a 2nd run (= the warm-up's price)": (
+            FLOOR_CHILD, [str(model), "2", "bare"], env
+        ),
+        TUNED_FLOOR: (FLOOR_CHILD, [str(model), "1", "tuned"], env),
         OURS: (HANDLER_CHILD, [str(event)], shipped),
         "A/B: ours without the pre-optimised copy": (
             HANDLER_CHILD, [str(event)], {**shipped, "MODEL_PATH": str(plain)}
@@ -188,9 +207,13 @@ def summary_rows(medians: dict[str, tuple[float, float]]) -> list[tuple]:
     """The target, then what each measure of ours saves (its A/B row minus ours)."""
     ours, floor = medians[OURS], medians[FLOOR]
     ratio = ours[0] / floor[0]
-    rows = [(f"{OURS} / floor", f"{ratio:.2f}x", f"<= {TARGET_RATIO}x", ratio <= TARGET_RATIO)]
+    tuned = ours[0] / medians[TUNED_FLOOR][0]
+    rows = [
+        (f"{OURS} / floor", f"{ratio:.2f}x", f"<= {TARGET_RATIO}x", ratio <= TARGET_RATIO),
+        (f"{OURS} / {TUNED_FLOOR}", f"{tuned:.2f}x", "-", "-"),
+    ]
     for name, (total, cpu) in medians.items():
-        if name.startswith("A/B"):
+        if name.startswith(("A/B", "baseline")):
             saved = f"{total - ours[0]:+.0f} ms in-process, {cpu - ours[1]:+.0f} ms CPU"
             rows.append((name.removeprefix("A/B: ours "), saved, "-", "-"))
     return rows
@@ -228,14 +251,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--cpus", type=int, help="pin the children to this many CPUs")
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout of the project to compare (e.g. main)"
+    )
     args = parser.parse_args()
     cpus = set(sorted(os.sched_getaffinity(0))[: args.cpus]) if args.cpus else None
     pinned = f", children pinned to CPU(s) {sorted(cpus)}" if cpus else ""
     print(f"bench/coldstart.py: {_common.machine_line()}; model {args.model.name}{pinned}")
     with tempfile.TemporaryDirectory() as scratch:
-        medians = report(measure(variants(args.model, Path(scratch)), args.rounds, cpus))
+        subjects = variants(args.model, Path(scratch), args.baseline)
+        medians = report(measure(subjects, args.rounds, cpus))
         if args.importtime:
-            import_costs(args.model, Path(scratch) / "compiled")
+            import_costs(args.model, Path(scratch) / f"{REPO_ROOT.name}-compiled")
     print_table("Summary (A/B rows: the cost of leaving that measure out)",
                 ("measure", "result", "target", "met"), summary_rows(medians))  # fmt: skip
 
