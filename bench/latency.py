@@ -182,6 +182,9 @@ def session_ab(model, model_path, data: bytes, rounds: int) -> dict[int, tuple[f
         os.sched_setaffinity(0, {min(allowed)})
         try:
             pinned = {f"1 CPU, {n} threads": create_session(model_path, threads=n) for n in (1, 2)}
+            pinned["1 CPU, 2 threads, spinning on"] = ort.InferenceSession(
+                str(model_path), session_options(2, allow_spinning=True), providers=PROVIDERS
+            )
             _session_table("Oversubscription A/B: pinned to 1 CPU", pinned, model, data, rounds)
         finally:
             os.sched_setaffinity(0, allowed)

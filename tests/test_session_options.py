@@ -11,7 +11,13 @@ import pytest
 
 from app import optimize_model
 from app.detector import load_model
-from app.detector.model import default_threads, optimized_path, save_optimized, session_source
+from app.detector.model import (
+    default_threads,
+    optimized_path,
+    save_optimized,
+    session_options,
+    session_source,
+)
 from tests.conftest import shared_path
 
 
@@ -85,3 +91,21 @@ def test_optimize_model_command(model_copy, tmp_path, capsys):
 
     assert optimize_model.main([str(tmp_path / "missing.onnx")]) == 1
     assert "Model file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("threads", "allow_spinning", "expected_threads", "expected_spinning"),
+    [
+        (None, False, 2, "0"),  # ours: every CPU available, idle pool threads sleep
+        (3, False, 3, "0"),  # MODEL_THREADS wins
+        (None, True, 2, "1"),  # onnxruntime's default, kept for the benchmark's A/B
+    ],
+)
+def test_session_options(monkeypatch, threads, allow_spinning, expected_threads, expected_spinning):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
+    options = session_options(threads, allow_spinning=allow_spinning)
+    assert options.intra_op_num_threads == expected_threads
+    assert options.inter_op_num_threads == 1
+    spinning = options.get_session_config_entry("session.intra_op.allow_spinning")
+    assert spinning == expected_spinning
