@@ -38,14 +38,19 @@ LAMBDA_MEMORY_MB = (1024, 2048, 3008)
 LAMBDA_GB_SECOND_USD = 0.0000166667  # x86, first pricing tier
 LAMBDA_REQUEST_USD = 0.20 / 1_000_000
 LAMBDA_MB_PER_VCPU = 1769  # AWS: "at 1,769 MB, a function has the equivalent of one vCPU"
+AB_BLOCK = 10  # consecutive calls per step and round in the session A/B
 
 
 def timed_rounds(
-    steps: dict[str, Callable[[], object]], rounds: int, *, cpu: dict | None = None
+    steps: dict[str, Callable[[], object]],
+    rounds: int,
+    *,
+    cpu: dict | None = None,
+    block: int = 1,
 ) -> dict[str, list[float]]:
-    """Run every step once per round, in a shuffled order; returns wall ms per step.
-
-    cpu: if given, also filled with process CPU milliseconds per step (all threads).
+    """Run every step `block` times per round, steps in a shuffled order; returns wall ms per
+    call. cpu: if given, also filled with process CPU ms per call (all threads); block > 1
+    keeps a step's pool threads, still spinning after it, from charging the next step.
     """
     for step in steps.values():  # warm caches, lazy imports and allocators first
         step()
@@ -57,11 +62,12 @@ def timed_rounds(
     for _ in range(rounds):
         shuffle(order)  # a step right after session.run shares the CPUs with its spinning pool
         for name, step in order:
-            cpu_started, started = time.process_time(), time.perf_counter()
-            step()
-            samples[name].append((time.perf_counter() - started) * 1000)
-            if cpu is not None:
-                cpu[name].append((time.process_time() - cpu_started) * 1000)
+            for _ in range(block):
+                cpu_started, started = time.process_time(), time.perf_counter()
+                step()
+                samples[name].append((time.perf_counter() - started) * 1000)
+                if cpu is not None:
+                    cpu[name].append((time.process_time() - cpu_started) * 1000)
     return samples
 
 
@@ -163,8 +169,8 @@ def loopback(model, model_path, data: bytes, rounds: int) -> tuple[dict[str, lis
 def session_ab(model, model_path, data: bytes, rounds: int) -> None:
     """Session options A/B on the 640x480 image: bare session.run and the whole in-process
     request, wall and process CPU; then 1 against 2 threads pinned to one CPU (a 1-vCPU
-    Lambda). Interleaving sessions shares the CPU caches among them, which inflates every
-    row alike: compare rows, not these figures with the other tables."""
+    Lambda). Sessions take turns in blocks of AB_BLOCK calls; sharing the CPU caches among
+    them inflates every row alike: compare rows, not these figures with other tables."""
     import onnxruntime as ort
 
     threads = default_threads()
@@ -200,7 +206,7 @@ def _session_table(title: str, sessions: dict, model, data: bytes, rounds: int) 
         steps[(name, "run")] = lambda s=session: s.run(None, feed)
         steps[(name, "POST")] = lambda c=client: _post(c, body)
     cpu: dict = {}
-    wall = timed_rounds(steps, rounds, cpu=cpu)
+    wall = timed_rounds(steps, max(1, rounds // AB_BLOCK), cpu=cpu, block=AB_BLOCK)
     med = {key: (summary(wall[key])["median"], summary(cpu[key])["median"]) for key in steps}
     rows = [(name, *med[(name, "run")], *med[(name, "POST")]) for name in sessions]
     print_table(title, ("session", "run ms", "run CPU ms", "POST ms", "POST CPU ms"), rows)
