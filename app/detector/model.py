@@ -97,8 +97,8 @@ class Model:
 
 def default_threads(environ: Mapping[str, str] = os.environ) -> int:
     """CPUs this process may use: its affinity mask, capped on Lambda by the vCPU share that
-    the memory size buys (AWS: 1,769 MB = 1 vCPU). The Lambda VM shows 2 CPUs even at 1 GB;
-    threads beyond the share only queue behind each other (bench/latency.py measures this)."""
+    the memory size buys (AWS: 1,769 MB = 1 vCPU), since the VM may show more CPUs than that;
+    a thread beyond the CPUs there are only adds synchronisation (bench/latency.py measures it)."""
     try:
         cpus = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
