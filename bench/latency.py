@@ -21,6 +21,7 @@ from collections.abc import Callable
 import _common
 import numpy as np
 from _common import DEFAULT_MODEL, LARGE_IMAGE, coco_640x480, print_table, require, summary
+from _cost import LAMBDA_MEMORY_MB, cost_table, lambda_threads
 from _server import local_server, post_detect
 
 from app import create_app
@@ -34,10 +35,6 @@ from app.schemas import decode_base64_image, detection_response, parse_json_body
 TARGET_RATIO = 1.25
 TARGET_RSS_MB = 250
 MAX_PIXELS = 100_000_000
-LAMBDA_MEMORY_MB = (1024, 2048, 3008)
-LAMBDA_GB_SECOND_USD = 0.0000166667  # x86, first pricing tier
-LAMBDA_REQUEST_USD = 0.20 / 1_000_000
-LAMBDA_MB_PER_VCPU = 1769  # AWS: "at 1,769 MB, a function has the equivalent of one vCPU"
 AB_BLOCK = 10  # consecutive calls per step and round in the session A/B
 
 
@@ -213,45 +210,17 @@ def _session_table(title: str, sessions: dict, model, data: bytes, rounds: int) 
 
 
 def cpu_per_request(model_path, data: bytes, rounds: int) -> dict[int, tuple[float, float]]:
-    """threads -> (wall, process CPU) ms per in-process POST /detect, requests back to back
-    as a Lambda environment serves them (one session at a time: no cache sharing)."""
+    """threads -> (wall, process CPU) ms per in-process POST /detect, for the thread counts
+    the service picks at the Lambda sizes priced; requests back to back as a Lambda
+    environment serves them (one session at a time: no cache sharing)."""
     body = _common.detect_body(data)
     measured = {}
-    for threads in sorted({1, default_threads()}):
+    for threads in sorted({lambda_threads(memory_mb) for memory_mb in LAMBDA_MEMORY_MB}):
         client = create_app(model=load_model(model_path, threads=threads)).test_client()
         cpu: dict = {}
         wall = timed_rounds({"POST": lambda c=client: _post(c, body)}, rounds, cpu=cpu)
         measured[threads] = (summary(wall["POST"])["median"], summary(cpu["POST"])["median"])
     return measured
-
-
-def lambda_threads(memory_mb: int, cpus: int) -> int:
-    """The intra-op threads the service picks at this Lambda memory size (see model.py)."""
-    return max(1, min(cpus, round(memory_mb / LAMBDA_MB_PER_VCPU)))
-
-
-def cost_table(per_request: dict[int, tuple[float, float]]) -> None:
-    """Estimated Lambda duration and $ per million images from CPU time measured here.
-
-    Model: a request is CPU-bound, so it lasts its CPU time divided by the CPUs it can use:
-    the vCPU share, the threads, and the parallelism it reached here (CPU / wall, at least 1).
-    CPU time is also the figure least swayed by other load on this machine.
-    """
-    rows = []
-    for memory_mb in LAMBDA_MEMORY_MB:
-        threads = lambda_threads(memory_mb, max(per_request))
-        wall_ms, cpu_ms = per_request[threads]
-        share = memory_mb / LAMBDA_MB_PER_VCPU
-        usable = min(share, threads, max(1.0, cpu_ms / wall_ms))
-        billed_ms = float(np.ceil(cpu_ms / usable))  # Lambda bills whole milliseconds
-        gb_seconds = billed_ms / 1000 * memory_mb / 1024
-        usd = 1e6 * (gb_seconds * LAMBDA_GB_SECOND_USD + LAMBDA_REQUEST_USD)
-        rows.append((memory_mb, f"{share:.2f}", threads, cpu_ms, billed_ms, f"${usd:.2f}"))
-    print_table(
-        "Estimated Lambda cost (640x480 JPEG, warm; x86 $0.0000166667/GB-s + $0.20/1M requests)",
-        ("memory MB", "vCPU", "threads", "CPU ms/req", "est. billed ms", "$ per 1M images"),
-        rows,
-    )
 
 
 def main() -> None:
