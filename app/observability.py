@@ -71,6 +71,14 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
     root.setLevel(level.upper())
 
 
+def configure_lambda_logging(environ: Mapping[str, str] = os.environ) -> bool:
+    """On AWS Lambda, JSON log lines (LOG_LEVEL, default INFO) from the start of init on."""
+    if not environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return False
+    configure_logging("json", environ.get("LOG_LEVEL", "INFO"))
+    return True
+
+
 def emf_document(
     namespace: str,
     dimensions: dict[str, str],

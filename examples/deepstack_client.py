@@ -30,5 +30,7 @@ def detect(server: str, image_path: str, min_confidence: float = 0.4) -> list[di
 if __name__ == "__main__":
     confidence = float(sys.argv[3]) if len(sys.argv) > 3 else 0.4
     for p in detect(sys.argv[1], sys.argv[2], confidence):
-        print(f"{p['label']:>12} {p['confidence']:.2f}  ({p['x_min']}, {p['y_min']}) - "
-              f"({p['x_max']}, {p['y_max']})")
+        print(
+            f"{p['label']:>12} {p['confidence']:.2f}  ({p['x_min']}, {p['y_min']}) - "
+            f"({p['x_max']}, {p['y_max']})"
+        )
