@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 
 from .config import Settings
-from .contract import DETECT_OPTIONS, component_schemas, ref
+from .contract import component_schemas, ref
 from .detector import ModelInfo
 from .detector.decode import LAYOUTS
 from .uploads import QUERY_OPTIONS
@@ -48,20 +48,20 @@ def _ok(description: str, schema: dict, media_type: str = "application/json") ->
     return {"200": {"description": description, "content": {media_type: {"schema": schema}}}}
 
 
-def _query_parameters() -> list[dict]:
-    """Upload options: the JSON field's schema unless QUERY_OPTIONS spells it differently."""
+def _query_parameters(options: dict[str, dict]) -> list[dict]:
+    """Query options: the JSON field's schema unless QUERY_OPTIONS spells it differently."""
     return [
         {
             "name": name,
             "in": "query",
             "required": False,
-            "schema": option.schema or copy.deepcopy(DETECT_OPTIONS[name]),
+            "schema": copy.deepcopy(option.schema or options[name]),
         }
         for name, option in QUERY_OPTIONS.items()
     ]
 
 
-def _detect_operation() -> dict:
+def _detect_operation(options: dict[str, dict]) -> dict:
     upload = {"type": "object", "required": ["image"], "additionalProperties": False}
     upload["properties"] = {"image": _BINARY}
     return {
@@ -70,7 +70,7 @@ def _detect_operation() -> dict:
         "multipart `image` file. Options go in the JSON body or as query parameters (an "
         "option given in both is a 400).",
         "operationId": "detect",
-        "parameters": _query_parameters(),
+        "parameters": _query_parameters(options),
         "requestBody": {
             "required": True,
             "content": {
@@ -114,11 +114,11 @@ def _get(summary: str, responses: dict, operation_id: str) -> dict:
     return {"get": {"summary": summary, "operationId": operation_id, "responses": responses}}
 
 
-def _paths() -> dict[str, dict]:
+def _paths(options: dict[str, dict]) -> dict[str, dict]:
     html = {"type": "string"}
     unavailable = {"description": "The model is not loaded.", **_ok("", ref("Health"))["200"]}
     return {
-        "/detect": {"post": _detect_operation()},
+        "/detect": {"post": _detect_operation(options)},
         "/v1/vision/detection": {"post": _deepstack_operation()},
         "/health": _get(
             "Liveness and model status",
@@ -157,7 +157,7 @@ def openapi_document(settings: Settings, model: ModelInfo | None) -> dict[str, A
             "description": "YOLO ONNX models on the CPU; boxes in original-image pixels.",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "paths": _paths(),
+        "paths": _paths(options),
         "components": {"schemas": schemas},
     }
 
