@@ -8,6 +8,7 @@ DETECT_RESPONSE_PROPERTIES.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .schemas import MAX_DETECTIONS_LIMIT
@@ -87,71 +88,74 @@ def _object(properties: dict, required: list[str] | None = None, **extra: Any) -
 _SIZE = {"type": "integer", "minimum": 1}
 _PX = {"type": "number", "minimum": 0}
 _INT_PX = {"type": "integer", "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0}
+
+# The schemas that do not depend on the server; component_schemas() adds the rest.
+FIXED_SCHEMAS: dict[str, dict] = {
+    "DetectRequest": _object({"image": IMAGE_FIELD, **DETECT_OPTIONS}, ["image"]),
+    "DetectResponse": _object(DETECT_RESPONSE_PROPERTIES, REQUIRED_RESPONSE_FIELDS),
+    "Detection": _object(
+        {
+            "label": {"type": "string"},
+            "class_id": {"type": "integer", "minimum": 0},
+            "confidence": _UNIT,
+            "box": ref("Box"),
+        }
+    ),
+    "Box": _object({name: _PX for name in ("x1", "y1", "x2", "y2")}),
+    "ImageSize": _object({"width": _SIZE, "height": _SIZE}),
+    "Health": _object(
+        {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "model": {"type": ["string", "null"]},
+        }
+    ),
+    "Error": _object(
+        {
+            "error": _object(
+                {
+                    "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                    "message": {"type": "string", "minLength": 1},
+                }
+            )
+        }
+    ),
+    "DeepStackPrediction": _object(
+        {"label": {"type": "string"}, "confidence": _UNIT}
+        | {name: _INT_PX for name in ("x_min", "y_min", "x_max", "y_max")}
+    ),
+    "DeepStackResponse": _object(
+        {
+            "success": {"const": True},
+            "predictions": {"type": "array", "items": ref("DeepStackPrediction")},
+            "count": _COUNT,
+            "inferenceMs": _COUNT,
+            "processMs": _COUNT,
+            "code": {"const": 200},
+        }
+    ),
+    "DeepStackError": _object(
+        {
+            "success": {"const": False},
+            "error": {"type": "string", "minLength": 1},
+            "code": {"type": "integer", "minimum": 400, "maximum": 599},
+        }
+    ),
+}
 
 
 def component_schemas(layouts: list[str]) -> dict[str, dict]:
-    """Every named schema of the document; layouts: the model formats the server knows."""
+    """Every named schema of the document (a fresh copy); layouts: the model formats known."""
     summary = {
         "name": {"type": "string"},
         "format": {"type": "string", "enum": layouts},
         "input": ref("ImageSize"),
     }
-    prediction = {"label": {"type": "string"}, "confidence": _UNIT}
-    prediction |= {name: _INT_PX for name in ("x_min", "y_min", "x_max", "y_max")}
-    return {
-        "DetectRequest": _object({"image": IMAGE_FIELD, **DETECT_OPTIONS}, ["image"]),
-        "DetectResponse": _object(DETECT_RESPONSE_PROPERTIES, REQUIRED_RESPONSE_FIELDS),
-        "Detection": _object(
-            {
-                "label": {"type": "string"},
-                "class_id": {"type": "integer", "minimum": 0},
-                "confidence": _UNIT,
-                "box": ref("Box"),
-            }
-        ),
-        "Box": _object({name: _PX for name in ("x1", "y1", "x2", "y2")}),
-        "ImageSize": _object({"width": _SIZE, "height": _SIZE}),
-        "ModelSummary": _object(summary),
-        "ModelDescription": _object(
-            {
-                **summary,
-                "dynamic_batch": {"type": "boolean"},
-                "num_classes": {"type": "integer", "minimum": 1},
-                "labels": {"type": "array", "items": {"type": "string"}},
-            }
-        ),
-        "Health": _object(
-            {
-                "status": {"type": "string", "enum": ["ok", "unavailable"]},
-                "model": {"type": ["string", "null"]},
-            }
-        ),
-        "Error": _object(
-            {
-                "error": _object(
-                    {
-                        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-                        "message": {"type": "string", "minLength": 1},
-                    }
-                )
-            }
-        ),
-        "DeepStackPrediction": _object(prediction),
-        "DeepStackResponse": _object(
-            {
-                "success": {"const": True},
-                "predictions": {"type": "array", "items": ref("DeepStackPrediction")},
-                "count": {"type": "integer", "minimum": 0},
-                "inferenceMs": {"type": "integer", "minimum": 0},
-                "processMs": {"type": "integer", "minimum": 0},
-                "code": {"const": 200},
-            }
-        ),
-        "DeepStackError": _object(
-            {
-                "success": {"const": False},
-                "error": {"type": "string", "minLength": 1},
-                "code": {"type": "integer", "minimum": 400, "maximum": 599},
-            }
-        ),
+    description = {
+        **summary,
+        "dynamic_batch": {"type": "boolean"},
+        "num_classes": {"type": "integer", "minimum": 1},
+        "labels": {"type": "array", "items": {"type": "string"}},
     }
+    schemas = {"ModelSummary": _object(summary), "ModelDescription": _object(description)}
+    return copy.deepcopy({**FIXED_SCHEMAS, **schemas})

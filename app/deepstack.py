@@ -10,17 +10,19 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .config import Settings
 from .detector import (
     DetectionError,
     Detections,
     InvalidRequest,
     ModelError,
+    ModelInfo,
     UnsupportedMediaType,
     detect_bytes,
 )
 from .detector.labels import label_for
 from .errors import _http_error as standard_http_error  # the same sentences as other routes
-from .schemas import parse_detect_request
+from .schemas import DetectRequest, parse_detect_request
 from .uploads import multipart_file
 
 bp = Blueprint("deepstack", __name__)
@@ -40,18 +42,7 @@ def detection():
     model = current_app.extensions.get("model")
     if model is None:
         raise ModelError("The model is not loaded, so detection is unavailable.")
-    image_bytes = multipart_file(request.files, "image")
-    # The request goes through the same validation as POST /detect. Slicing is not set here,
-    # so it follows the server's configuration (the SLICING_* settings) like an omitted field.
-    payload = {"confidence": _min_confidence(request.form.get("min_confidence"))}
-    payload["multi_label"] = False  # one label per box: NVR software counts objects
-    parsed = parse_detect_request(
-        payload,
-        settings,
-        model.info,
-        max_image_bytes=settings.max_image_bytes,
-        image_bytes=image_bytes,
-    )
+    parsed = _parse_request(settings, model.info)
     result = detect_bytes(
         model, parsed.image_bytes, parsed.options, max_pixels=settings.max_image_pixels
     )
@@ -66,6 +57,25 @@ def detection():
             "processMs": round((time.perf_counter() - started) * 1000),
             "code": 200,
         }
+    )
+
+
+def _parse_request(settings: Settings, model: ModelInfo) -> DetectRequest:
+    """The form, as a POST /detect payload through the same validation.
+
+    Slicing is deliberately not set: like an omitted "slicing" field, it then follows the
+    server's configuration (the SLICING_* settings).
+    """
+    payload = {
+        "confidence": _min_confidence(request.form.get("min_confidence")),
+        "multi_label": False,  # one label per box: NVR software counts objects
+    }
+    return parse_detect_request(
+        payload,
+        settings,
+        model,
+        max_image_bytes=settings.max_image_bytes,
+        image_bytes=multipart_file(request.files, "image"),
     )
 
 

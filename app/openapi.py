@@ -102,7 +102,15 @@ def _deepstack_operation() -> dict:
         "Integer pixel boxes; errors are {success: false, error, code}. Other form fields are "
         "ignored, as DeepStack does.",
         "operationId": "deepstackDetection",
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": form,
+                    "encoding": {"image": {"contentType": "image/*"}},
+                }
+            },
+        },
         "responses": {
             **_ok("Detections, DeepStack style.", ref("DeepStackResponse")),
             **_errors("400", "413", "415", "422", "503", schema="DeepStackError"),
@@ -140,7 +148,7 @@ def _paths(options: dict[str, dict]) -> dict[str, dict]:
 
 def openapi_document(settings: Settings, model: ModelInfo | None) -> dict[str, Any]:
     """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids."""
-    schemas = copy.deepcopy(component_schemas(list(LAYOUTS)))
+    schemas = component_schemas(list(LAYOUTS))
     options = schemas["DetectRequest"]["properties"]
     options["confidence"]["default"] = settings.default_confidence
     options["iou"]["default"] = settings.default_iou

@@ -14,7 +14,12 @@ import serverless_wsgi
 from app import create_app
 from app.config import Settings
 from app.detector import ConfigError
-from app.observability import JsonFormatter, configure_logging, metrics_enabled
+from app.observability import (
+    JsonFormatter,
+    configure_lambda_logging,
+    configure_logging,
+    metrics_enabled,
+)
 from tests.conftest import b64
 from tests.test_handler import lambda_context, load_event, with_body
 
@@ -137,18 +142,36 @@ def test_json_formatter_one_object_per_line_with_extras_and_exceptions():
     assert doc["timestamp"].endswith("+00:00")
 
 
-def test_configure_logging_sets_the_formatter_on_existing_handlers():
+@pytest.fixture
+def root_logging():
+    """The root logger, restored (handlers, formatters, level) after the test."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, [h.formatter for h in root.handlers])
-    try:
-        configure_logging("json", "warning")
-        assert root.level == logging.WARNING
-        assert root.handlers and all(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        for handler, formatter in zip(saved[0], saved[2], strict=True):
-            handler.setFormatter(formatter)
+    yield root
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for handler, formatter in zip(saved[0], saved[2], strict=True):
+        handler.setFormatter(formatter)
+
+
+def test_configure_logging_sets_the_formatter_on_existing_handlers(root_logging):
+    configure_logging("json", "warning")
+    assert root_logging.level == logging.WARNING
+    assert root_logging.handlers
+    assert all(isinstance(h.formatter, JsonFormatter) for h in root_logging.handlers)
+
+
+@pytest.mark.parametrize(
+    ("environ", "json_lines"),
+    [({"AWS_LAMBDA_FUNCTION_NAME": "detect", "LOG_LEVEL": "DEBUG"}, True), ({}, False)],
+)
+def test_json_logs_on_lambda_only(root_logging, environ, json_lines):
+    root_logging.handlers[:] = []  # as under the Lambda runtime before it adds its own
+    root_logging.addHandler(logging.StreamHandler(io.StringIO()))
+    assert configure_lambda_logging(environ) is json_lines
+    is_json = isinstance(root_logging.handlers[0].formatter, JsonFormatter)
+    assert is_json is json_lines
+    assert (root_logging.level == logging.DEBUG) is json_lines
 
 
 @pytest.mark.parametrize(

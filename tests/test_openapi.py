@@ -10,11 +10,13 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from PIL import Image
 
 from app.contract import DETECT_OPTIONS
 from app.schemas import DETECT_FIELDS
 from app.uploads import QUERY_OPTIONS
-from tests.conftest import b64
+from tests.conftest import DEMO_DIR, b64, encode_image
 
 # Bounded and derandomized: the same cases on every run, a few seconds in all.
 FUZZ_EXAMPLES_PER_OPERATION = 60
@@ -48,6 +50,24 @@ def api_schema(app):
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+def _image_samples() -> list[bytes]:
+    """Real images in every format the API reads, so that uploads (raw bodies and multipart
+    files, both declared image/*) reach detection and 200 answers get checked too."""
+    pictures = [
+        Image.new("RGB", (64, 48), (200, 30, 30)),
+        Image.linear_gradient("L").convert("RGB"),
+    ]
+    samples = [encode_image(p, fmt) for p in pictures for fmt in ("JPEG", "PNG", "WEBP", "GIF")]
+    demo = DEMO_DIR / "small-vehicles1.jpeg"
+    return samples + ([demo.read_bytes()] * 4 if demo.exists() else [])  # with detections
+
+
+# Raw image/* bodies and multipart files encoded image/*: real images, and sometimes not.
+schemathesis.openapi.media_type(
+    "image/*", st.one_of(st.sampled_from(_image_samples()), st.binary(max_size=64))
+)
 
 
 @schema.parametrize()
