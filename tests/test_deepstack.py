@@ -133,3 +133,21 @@ def test_boxes_round_outwards(xyxy, expected):
     (prediction,) = deepstack_predictions(found, ("person", "bicycle", "car"))
     assert [prediction[k] for k in PREDICTION_KEYS[2:]] == expected
     assert prediction["label"] == "car"
+
+
+def test_an_internal_failure_is_500_without_internals(yolox_model, monkeypatch, demo_jpeg):
+    # A crash inside detection cannot be provoked with real input; a stand-in raises one.
+    def crash(*args, **kwargs):
+        raise RuntimeError("secret detail at /opt/model/internal.py")
+
+    monkeypatch.setattr("app.deepstack.detect_bytes", crash)
+    app = create_app(model=yolox_model)
+    response = app.test_client().post(
+        "/v1/vision/detection",
+        data={"image": (io.BytesIO(demo_jpeg), "a.jpg")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 500
+    body = response.get_json()
+    assert body["success"] is False and body["code"] == 500
+    assert "secret" not in response.get_data(as_text=True)
