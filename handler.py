@@ -5,7 +5,9 @@ from __future__ import annotations
 import serverless_wsgi
 
 from app import create_app
+from app.observability import configure_lambda_logging
 
+configure_lambda_logging()  # JSON log lines with the request id (issue 7)
 # Built at import, i.e. during Lambda init: the model loads once per execution environment.
 app = create_app(fail_fast=False)
 

@@ -26,8 +26,12 @@ def create_app(
 
     from .api import bp
     from .config import Settings
+    from .deepstack import bp as deepstack_bp
     from .detector import ModelError, load_model
     from .errors import register_error_handlers
+    from .observability import init_observability
+    from .openapi import bp as openapi_bp
+    from .pages import bp as pages_bp
 
     settings = Settings.from_env(os.environ, test_config)
     if model is None:
@@ -49,4 +53,7 @@ def create_app(
     app.extensions["model"] = model
     register_error_handlers(app)
     app.register_blueprint(bp)
+    for extra in (deepstack_bp, openapi_bp, pages_bp):  # issue 7: the ecosystem routes
+        app.register_blueprint(extra)
+    init_observability(app, settings)
     return app

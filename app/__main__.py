@@ -1,11 +1,14 @@
-"""Command line: `python -m app serve` runs the API on a real WSGI server (waitress)."""
+"""Command line: `python -m app serve` runs the API on a real WSGI server (waitress);
+`python -m app detect PATH...` runs the detector over images (app/cli.py)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
+
+from .cli import add_detect_command, detect_main
+from .observability import configure_logging
 
 
 def serve(host: str, port: int, threads: int) -> int:
@@ -32,8 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     serve_cmd.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "4")))
+    add_detect_command(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper())
+    # LOG_FORMAT=json: one JSON object per line, as on Lambda (app/observability.py).
+    configure_logging(os.environ.get("LOG_FORMAT", "text"), os.environ.get("LOG_LEVEL", "INFO"))
+    if args.command == "detect":
+        return detect_main(args)
     return serve(args.host, args.port, args.threads)
 
 

@@ -31,6 +31,9 @@ class Settings:
     max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 100_000_000
+    # Observability (issue 7): EMF metrics on stdout ("auto": only on AWS Lambda).
+    metrics: str = "auto"
+    metrics_namespace: str = "SmallObjectDetection"
 
     def __post_init__(self) -> None:
         _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
@@ -41,6 +44,7 @@ class Settings:
         _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, 2**40)
         if self.model_threads is not None:
             _check_range("MODEL_THREADS", self.model_threads, 1, 256)
+        _check_observability(self.metrics, self.metrics_namespace)
         if self.model_format is not None and self.model_format not in LAYOUTS:
             raise ConfigError(
                 f"MODEL_FORMAT={self.model_format!r} is not a known layout; "
@@ -85,3 +89,10 @@ def _parse(name: str, raw: str, default: Any) -> Any:
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ConfigError(f"{name}={value!r} is out of range; it must be in [{low}, {high}].")
+
+
+def _check_observability(metrics: str, namespace: str) -> None:
+    if metrics not in ("auto", "on", "off"):
+        raise ConfigError(f"METRICS={metrics!r} must be auto, on or off.")
+    if not 1 <= len(namespace) <= 255:
+        raise ConfigError("METRICS_NAMESPACE must be 1 to 255 characters (a CloudWatch limit).")

@@ -24,6 +24,7 @@ DETECT_FIELDS = (
     "classes",
     "multi_label",
     "agnostic",
+    "annotate",
 )
 MAX_DETECTIONS_LIMIT = 10_000
 
@@ -32,6 +33,7 @@ MAX_DETECTIONS_LIMIT = 10_000
 class DetectRequest:
     image_bytes: bytes
     options: DetectOptions
+    annotate: bool = False
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -53,9 +55,17 @@ def _short(exc: Exception) -> str:
 
 
 def parse_detect_request(
-    payload: Any, settings: Settings, model: ModelInfo | None, *, max_image_bytes: int
+    payload: Any,
+    settings: Settings,
+    model: ModelInfo | None,
+    *,
+    max_image_bytes: int,
+    image_bytes: bytes | None = None,
 ) -> DetectRequest:
-    """Validate a POST /detect body into image bytes and DetectOptions."""
+    """Validate a POST /detect body into image bytes and DetectOptions.
+
+    image_bytes: an uploaded image (app/uploads.py); payload then holds only the options.
+    """
     if not isinstance(payload, dict):
         raise InvalidRequest('The JSON body must be an object with an "image" field.')
     unknown = sorted(set(payload) - set(DETECT_FIELDS))
@@ -64,7 +74,7 @@ def parse_detect_request(
             f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(DETECT_FIELDS)}.",
             code="unknown_field",
         )
-    if "image" not in payload:
+    if "image" not in payload and image_bytes is None:
         raise InvalidRequest(
             'The field "image" (a base64-encoded image) is required.', code="missing_field"
         )
@@ -76,7 +86,9 @@ def parse_detect_request(
         multi_label=_boolean(payload, "multi_label", True),
         agnostic=_boolean(payload, "agnostic", False),
     )
-    return DetectRequest(decode_base64_image(payload["image"], max_image_bytes), options)
+    if image_bytes is None:
+        image_bytes = decode_base64_image(payload["image"], max_image_bytes)
+    return DetectRequest(image_bytes, options, annotate=_boolean(payload, "annotate", False))
 
 
 def _invalid(name: str, expected: str) -> InvalidRequest:
