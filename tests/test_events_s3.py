@@ -318,14 +318,16 @@ def test_aws_failure_on_one_record(s3, yolox_model, demo_jpeg, operation, status
 
 
 def test_records_that_are_not_uploads_of_images_are_skipped(s3, yolox_model):
-    event = s3_event("uploads/", "uploads/deleted.jpg")
+    event = s3_event("uploads/", "uploads/deleted.jpg", "uploads/broken.jpg")
     event["Records"][1]["eventName"] = "ObjectRemoved:Delete"
+    del event["Records"][2]["s3"]["object"]  # a malformed record must not stop the others
 
     outcome = handle_s3_event(event, yolox_model, settings(), s3=s3)
 
     assert [(r["status"], r["code"]) for r in outcome["records"]] == [
         ("skipped", "folder_marker"),
         ("skipped", "not_object_created"),
+        ("skipped", "malformed_record"),
     ]
     assert all_keys(s3) == set()
 
