@@ -5,6 +5,7 @@ from __future__ import annotations
 import serverless_wsgi
 
 from app import create_app
+from app.events import EventKind, event_kind, handle_iot_event, handle_s3_event, unsupported_event
 from app.observability import configure_lambda_logging
 
 configure_lambda_logging()  # JSON log lines with the request id (issue 7)
@@ -13,5 +14,24 @@ app = create_app(fail_fast=False)
 
 
 def handler(event: dict, context: object) -> dict:
-    """API Gateway REST (v1) and HTTP (v2) APIs, Function URLs and ALB, via serverless-wsgi."""
-    return serverless_wsgi.handle_request(app, event, context)
+    """Every event source: S3 and IoT events are recognised first (serverless-wsgi only
+    understands HTTP events); API Gateway REST/HTTP APIs, Function URLs and ALB go through
+    serverless-wsgi."""
+    kind = event_kind(event)
+    if kind is EventKind.S3:
+        return s3_handler(event, context)
+    if kind is EventKind.IOT:
+        return iot_handler(event, context)
+    if kind is EventKind.HTTP:
+        return serverless_wsgi.handle_request(app, event, context)
+    return unsupported_event(event)
+
+
+def s3_handler(event: dict, context: object) -> dict:
+    """S3 ObjectCreated notifications (app/events/s3.py)."""
+    return handle_s3_event(event, app.extensions["model"], app.extensions["settings"])
+
+
+def iot_handler(event: dict, context: object) -> dict:
+    """AWS IoT rule messages (app/events/iot.py)."""
+    return handle_iot_event(event, app.extensions["model"], app.extensions["settings"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,13 @@ class Settings:
     metrics: str = "auto"
     metrics_namespace: str = "SmallObjectDetection"
 
+    # --- S3 and IoT event triggers (app/events) ---
+    results_bucket: str | None = None  # None: write each result beside its source object
+    results_prefix: str = "detections/"
+    s3_max_object_bytes: int = 20 * 1024 * 1024
+    iot_result_topic: str = "detections/{device_id}"
+    iot_data_endpoint: str | None = None  # None: the regional endpoint boto3 picks
+
     def __post_init__(self) -> None:
         _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
         _check_range("DEFAULT_IOU", self.default_iou, 0.0, 1.0)
@@ -50,6 +58,7 @@ class Settings:
                 f"MODEL_FORMAT={self.model_format!r} is not a known layout; "
                 f"use one of: {', '.join(LAYOUTS)} (or leave it unset to detect it)."
             )
+        _check_event_settings(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None):
@@ -96,3 +105,47 @@ def _check_observability(metrics: str, namespace: str) -> None:
         raise ConfigError(f"METRICS={metrics!r} must be auto, on or off.")
     if not 1 <= len(namespace) <= 255:
         raise ConfigError("METRICS_NAMESPACE must be 1 to 255 characters (a CloudWatch limit).")
+
+
+# --- S3 and IoT event triggers (app/events) ---
+
+S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+S3_MAX_KEY_BYTES = 1024
+IOT_MAX_TOPIC_BYTES = 256
+IOT_MAX_DEVICE_ID_CHARS = 128
+DEVICE_ID_FIELD = "{device_id}"
+
+
+def _check_event_settings(settings: Settings) -> None:
+    bucket = settings.results_bucket
+    if bucket is not None and not S3_BUCKET_NAME.fullmatch(bucket):
+        raise ConfigError(f"RESULTS_BUCKET={bucket!r} is not a valid S3 bucket name.")
+    prefix = settings.results_prefix
+    # An empty prefix would put results among the uploads and defeat the recursion guard.
+    if not prefix or prefix.startswith("/") or len(prefix.encode()) > S3_MAX_KEY_BYTES // 2:
+        raise ConfigError(
+            f"RESULTS_PREFIX={prefix!r} must be a non-empty S3 key prefix such as "
+            "'detections/' (no leading '/', at most 512 bytes)."
+        )
+    _check_range("S3_MAX_OBJECT_BYTES", settings.s3_max_object_bytes, 1, 2**31)
+    _check_topic_template(settings.iot_result_topic)
+    endpoint = settings.iot_data_endpoint
+    if endpoint is not None and not endpoint.startswith("https://"):
+        raise ConfigError(f"IOT_DATA_ENDPOINT={endpoint!r} must be an https:// URL.")
+
+
+def _check_topic_template(template: str) -> None:
+    """One {device_id} field, no MQTT wildcards, not a reserved $ topic, within IoT's size cap."""
+    rest = template.replace(DEVICE_ID_FIELD, "")
+    longest = template.replace(DEVICE_ID_FIELD, "x" * IOT_MAX_DEVICE_ID_CHARS)
+    if (
+        template.count(DEVICE_ID_FIELD) != 1
+        or any(char in rest for char in "{}+#\x00")
+        or template.startswith("$")
+        or len(longest.encode()) > IOT_MAX_TOPIC_BYTES
+    ):
+        raise ConfigError(
+            f"IOT_RESULT_TOPIC={template!r} must contain {DEVICE_ID_FIELD} exactly once, no "
+            f"other braces, no MQTT wildcards (+ #), not start with $, and stay within "
+            f"{IOT_MAX_TOPIC_BYTES} bytes with a {IOT_MAX_DEVICE_ID_CHARS}-character device id."
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -29,6 +30,8 @@ bp = Blueprint("deepstack", __name__)
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_CONFIDENCE = 0.4  # DeepStack's documented default
+# The decimal spellings of [0, 1]; empty means the default. The OpenAPI document uses it too.
+MIN_CONFIDENCE_PATTERN = r"^(|0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)$"
 
 
 @bp.post("/v1/vision/detection")
@@ -82,13 +85,9 @@ def _parse_request(settings: Settings, model: ModelInfo) -> DetectRequest:
 def _min_confidence(raw: str | None) -> float:
     if raw is None or raw == "":
         return DEFAULT_MIN_CONFIDENCE
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:  # NaN fails this too
+    if not re.fullmatch(MIN_CONFIDENCE_PATTERN, raw):
         raise InvalidRequest('The form field "min_confidence" must be a number between 0 and 1.')
-    return value
+    return float(raw)
 
 
 def deepstack_predictions(found: Detections, class_names: tuple[str, ...]) -> list[dict]:

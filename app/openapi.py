@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify
 
 from .config import Settings
 from .contract import component_schemas, ref
+from .deepstack import MIN_CONFIDENCE_PATTERN
 from .detector import ModelInfo
 from .detector.decode import LAYOUTS
 from .uploads import QUERY_OPTIONS
@@ -94,7 +95,9 @@ def _detect_operation(options: dict[str, dict]) -> dict:
 
 def _deepstack_operation() -> dict:
     form = {"type": "object", "required": ["image"]}
-    min_confidence = {"type": "number", "minimum": 0, "maximum": 1, "default": 0.4}
+    # Form fields are text: documented as the exact decimal spellings of [0, 1] the route
+    # accepts; empty means the default, as DeepStack treats it (NVR clients send it empty).
+    min_confidence = {"type": "string", "pattern": MIN_CONFIDENCE_PATTERN, "default": "0.4"}
     form["properties"] = {"image": _BINARY, "min_confidence": min_confidence}
     return {
         "summary": "DeepStack / CodeProject.AI compatible object detection",

@@ -12,6 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from PIL import Image
+from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from app.contract import DETECT_OPTIONS
 from app.schemas import DETECT_FIELDS
@@ -80,7 +81,14 @@ schemathesis.openapi.media_type(
 )
 def test_api_keeps_its_openapi_document(case):
     """No 5xx; every status, content type and body is the documented one; invalid input 4xx."""
-    case.call_and_validate()
+    excluded = []
+    if case.media_type == "multipart/form-data":
+        # Multipart fields are text on the wire: a "type mutation" (string -> number 0) is
+        # sent as the same bytes as a valid "0", so it cannot be told apart. The rejection check
+        # is off for multipart bodies only; the other checks (no 5xx, documented statuses and
+        # bodies) still run, and tests/test_deepstack.py asserts bad field values are refused.
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(excluded_checks=excluded)
 
 
 def test_document_is_valid_openapi_3_1(document):
