@@ -40,7 +40,12 @@ def detect():
     )
     parse_ms = (time.perf_counter() - started) * 1000
     result = detect_bytes(
-        model, parsed.image_bytes, parsed.options, max_pixels=settings.max_image_pixels
+        model,
+        parsed.image_bytes,
+        parsed.options,
+        max_pixels=settings.max_image_pixels,
+        slicing=parsed.slicing,
+        max_tiles=settings.max_tiles,
     )
     body = detection_response(result, model.info)
     timings = body["timings_ms"]

@@ -11,6 +11,16 @@ from typing import Any
 
 from .detector.decode import LAYOUTS
 from .detector.errors import ConfigError
+from .detector.slicing import (
+    DEFAULT_MAX_TILES,
+    MATCH_METRICS,
+    MAX_OVERLAP,
+    MAX_TILE_PX,
+    MERGE_METHODS,
+    MIN_TILE_PX,
+    SLICING_MODES,
+    SlicingOptions,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "model" / "yolox_nano.onnx"
@@ -31,6 +41,16 @@ class Settings:
     max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 100_000_000
+    # Small-object mode (sliced inference): defaults of the request's "slicing" object.
+    slicing_mode: str = "auto"
+    slicing_tile: tuple[int, int] | None = None  # None: the model input size
+    slicing_overlap: float = 0.2
+    slicing_whole_image: bool = True
+    slicing_merge: str = "nms"
+    slicing_match_metric: str = "iou"
+    slicing_match_threshold: float = 0.5
+    slicing_class_agnostic: bool = False
+    max_tiles: int = DEFAULT_MAX_TILES
 
     def __post_init__(self) -> None:
         _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
@@ -41,11 +61,39 @@ class Settings:
         _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, 2**40)
         if self.model_threads is not None:
             _check_range("MODEL_THREADS", self.model_threads, 1, 256)
+        self._check_slicing()
         if self.model_format is not None and self.model_format not in LAYOUTS:
             raise ConfigError(
                 f"MODEL_FORMAT={self.model_format!r} is not a known layout; "
                 f"use one of: {', '.join(LAYOUTS)} (or leave it unset to detect it)."
             )
+
+    def _check_slicing(self) -> None:
+        for name, value, allowed in (
+            ("SLICING_MODE", self.slicing_mode, SLICING_MODES),
+            ("SLICING_MERGE", self.slicing_merge, MERGE_METHODS),
+            ("SLICING_MATCH_METRIC", self.slicing_match_metric, MATCH_METRICS),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}.")
+        for side in self.slicing_tile or ():
+            _check_range("SLICING_TILE", side, MIN_TILE_PX, MAX_TILE_PX)
+        _check_range("SLICING_OVERLAP", self.slicing_overlap, 0.0, MAX_OVERLAP)
+        _check_range("SLICING_MATCH_THRESHOLD", self.slicing_match_threshold, 0.0, 1.0)
+        _check_range("MAX_TILES", self.max_tiles, 1, 1_000_000)
+
+    def slicing_defaults(self) -> SlicingOptions:
+        """The slicing a request gets for every field it leaves out."""
+        return SlicingOptions(
+            mode=self.slicing_mode,
+            tile_wh=self.slicing_tile,
+            overlap=self.slicing_overlap,
+            whole_image=self.slicing_whole_image,
+            merge=self.slicing_merge,
+            match_metric=self.slicing_match_metric,
+            match_threshold=self.slicing_match_threshold,
+            class_agnostic=self.slicing_class_agnostic,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None):
@@ -65,6 +113,10 @@ class Settings:
 def _parse(name: str, raw: str, default: Any) -> Any:
     """Convert by the field's default type; None defaults are paths or strings."""
     kind = type(default)
+    if kind is bool:
+        return _parse_bool(name, raw)
+    if name == "SLICING_TILE":
+        return _parse_tile(raw)
     try:
         if kind is int:
             return int(raw)
@@ -80,6 +132,27 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     if name == "MODEL_THREADS":
         return _parse(name, raw, 0)
     return raw
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    try:
+        return _BOOLEANS[raw.lower()]
+    except KeyError:
+        raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false.") from None
+
+
+def _parse_tile(raw: str) -> tuple[int, int]:
+    """Parse "416" (a square tile) or "640x384" (width x height) into (width, height)."""
+    try:
+        sides = [int(side) for side in raw.lower().split("x")]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2):
+        raise ConfigError(f"SLICING_TILE={raw!r} is not a tile size; use 416 or 640x384.")
+    return (sides[0], sides[-1])
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:

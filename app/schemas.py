@@ -15,6 +15,8 @@ from typing import Any
 from .config import Settings
 from .detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
 from .detector.labels import label_for
+from .detector.slicing import SlicingOptions
+from .slicing_schema import parse_slicing, slicing_summary
 
 DETECT_FIELDS = (
     "image",
@@ -24,6 +26,7 @@ DETECT_FIELDS = (
     "classes",
     "multi_label",
     "agnostic",
+    "slicing",
 )
 MAX_DETECTIONS_LIMIT = 10_000
 
@@ -32,6 +35,7 @@ MAX_DETECTIONS_LIMIT = 10_000
 class DetectRequest:
     image_bytes: bytes
     options: DetectOptions
+    slicing: SlicingOptions | None = None
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -76,7 +80,8 @@ def parse_detect_request(
         multi_label=_boolean(payload, "multi_label", True),
         agnostic=_boolean(payload, "agnostic", False),
     )
-    return DetectRequest(decode_base64_image(payload["image"], max_image_bytes), options)
+    slicing = parse_slicing(payload.get("slicing"), settings.slicing_defaults())
+    return DetectRequest(decode_base64_image(payload["image"], max_image_bytes), options, slicing)
 
 
 def _invalid(name: str, expected: str) -> InvalidRequest:
@@ -183,13 +188,16 @@ def detection_response(result: DetectionResult, model: ModelInfo) -> dict:
             boxes, found.confidence.tolist(), found.class_id.tolist(), strict=True
         )
     ]  # fmt: skip
-    return {
+    body = {
         "detections": detections,
         "count": len(detections),
         "image": {"width": result.image_wh[0], "height": result.image_wh[1]},
         "model": model_summary(model),
         "timings_ms": {name: round(ms, 2) for name, ms in result.timings_ms.items()},
     }
+    if result.slicing is not None:  # absent when the image was not sliced
+        body["slicing"] = slicing_summary(result.slicing)
+    return body
 
 
 def model_summary(model: ModelInfo) -> dict:
