@@ -40,12 +40,7 @@ def detect():
     )
     parse_ms = (time.perf_counter() - started) * 1000
     result = detect_bytes(
-        model,
-        parsed.image_bytes,
-        parsed.options,
-        max_pixels=settings.max_image_pixels,
-        slicing=parsed.slicing,
-        max_tiles=settings.max_tiles,
+        model, parsed.image_bytes, parsed.options, max_pixels=settings.max_image_pixels
     )
     body = detection_response(result, model.info)
     timings = body["timings_ms"]

@@ -83,7 +83,7 @@ class Settings:
         _check_range("MAX_TILES", self.max_tiles, 1, 1_000_000)
 
     def slicing_defaults(self) -> SlicingOptions:
-        """The slicing a request gets for every field it leaves out."""
+        """The slicing a request gets for every field it leaves out (max_tiles: always)."""
         return SlicingOptions(
             mode=self.slicing_mode,
             tile_wh=self.slicing_tile,
@@ -93,6 +93,7 @@ class Settings:
             match_metric=self.slicing_match_metric,
             match_threshold=self.slicing_match_threshold,
             class_agnostic=self.slicing_class_agnostic,
+            max_tiles=self.max_tiles,
         )
 
     @classmethod

@@ -15,7 +15,6 @@ from typing import Any
 from .config import Settings
 from .detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
 from .detector.labels import label_for
-from .detector.slicing import SlicingOptions
 from .slicing_schema import parse_slicing, slicing_summary
 
 DETECT_FIELDS = (
@@ -35,7 +34,6 @@ MAX_DETECTIONS_LIMIT = 10_000
 class DetectRequest:
     image_bytes: bytes
     options: DetectOptions
-    slicing: SlicingOptions | None = None
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -79,9 +77,9 @@ def parse_detect_request(
         class_ids=_class_ids(payload.get("classes"), model),
         multi_label=_boolean(payload, "multi_label", True),
         agnostic=_boolean(payload, "agnostic", False),
+        slicing=parse_slicing(payload.get("slicing"), settings.slicing_defaults()),
     )
-    slicing = parse_slicing(payload.get("slicing"), settings.slicing_defaults())
-    return DetectRequest(decode_base64_image(payload["image"], max_image_bytes), options, slicing)
+    return DetectRequest(decode_base64_image(payload["image"], max_image_bytes), options)
 
 
 def _invalid(name: str, expected: str) -> InvalidRequest:

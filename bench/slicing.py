@@ -56,7 +56,7 @@ METHODS = ("ours", "floor", "sahi")
 def premade_views(model: Model, image: np.ndarray) -> list[np.ndarray]:
     """The (1, 3, H, W) inputs our sliced run feeds: every tile, then the whole image."""
     info = model.info
-    tiles = plan_tiles((image.shape[1], image.shape[0]), SLICING, info.input_wh, max_tiles=10**6)
+    tiles = plan_tiles((image.shape[1], image.shape[0]), SLICING, info.input_wh)
     views = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in tiles.tolist()]
     if SLICING.whole_image and len(tiles) > 1:
         views.append(image)
@@ -89,7 +89,7 @@ def measure(model: Model, images: list[np.ndarray], options: DetectOptions, roun
         for n, image in enumerate(images):
             tensors = premade_views(model, image)
             methods = {
-                "ours": lambda image=image: detect_array(model, image, options, slicing=SLICING),
+                "ours": lambda image=image: detect_array(model, image, options),
                 "floor": lambda tensors=tensors: floor(tensors),
                 "sahi": lambda image=image: run_sahi(detector, image, tile_wh, SAHI_SETTINGS),
             }
@@ -128,7 +128,9 @@ def speed_table(names: list[str], confidence: float, rounds: int, limit: int | N
     truth["images"] = truth["images"][:limit]
     paths = [AERIAL / "images" / image["file_name"] for image in truth["images"]]
     images = [decode_image(path.read_bytes(), max_pixels=10**9) for path in paths]
-    options = DetectOptions(confidence=confidence, iou=0.65, max_detections=500, class_ids=VEHICLES)
+    options = DetectOptions(
+        confidence=confidence, iou=0.65, max_detections=500, class_ids=VEHICLES, slicing=SLICING
+    )
     print(f"aerial sample: {len(images)} images, confidence {confidence}, {rounds} rounds")
     print(
         "| model | views | ours s | floor s | SAHI s | ours/floor | SAHI/ours "
@@ -184,12 +186,13 @@ def memory_child(path: Path, name: str, method: str) -> None:
     """In a fresh process: load, detect twice, print peak RSS (VmHWM) and the faster time."""
     model = load_model(SHARED / "models" / f"{name}.onnx")
     baseline_mb = _vm_hwm_mb()
-    options = DetectOptions(class_ids=VEHICLES)  # the service defaults otherwise
+    # The service defaults otherwise (slicing "auto": 576 tiles of 416 px).
+    options = DetectOptions(class_ids=VEHICLES, slicing=SlicingOptions())
     seconds = []
     for _ in range(2):
         started = time.perf_counter()
         if method == "ours":
-            result = detect_bytes(model, path.read_bytes(), options, slicing=SlicingOptions())
+            result = detect_bytes(model, path.read_bytes(), options)
             count, tiles = len(result.detections), result.slicing.tiles
         else:
             detector = sahi_model(model, options)

@@ -77,9 +77,8 @@ def test_slicing_settings_from_the_environment():
         }
     )
     assert settings.slicing_defaults() == SlicingOptions(
-        "on", (640, 384), 0.3, False, "greedy_nmm", "ios", 0.6, True
+        "on", (640, 384), 0.3, False, "greedy_nmm", "ios", 0.6, True, max_tiles=50
     )
-    assert settings.max_tiles == 50
     assert Settings.from_env({"SLICING_TILE": "416"}).slicing_tile == (416, 416)
     assert Settings.from_env({}).slicing_defaults() == SlicingOptions()
 

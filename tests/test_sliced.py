@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,8 @@ from app.detector.slicing import SlicingOptions
 from tests.conftest import shared_path
 from tests.onnx_graphs import constant_output_model, with_dynamic_batch
 
-ONLY_TILES = SlicingOptions(mode="on", whole_image=False)
+ONLY_TILES = DetectOptions(slicing=SlicingOptions(mode="on", whole_image=False))
+SLICED = DetectOptions(slicing=SlicingOptions(mode="on"))
 
 
 def one_box_output() -> np.ndarray:
@@ -55,23 +58,23 @@ def one_box_model(request, tmp_path):
 )
 def test_tile_boxes_land_in_image_pixels(one_box_model, image_hw, expected):
     image = np.zeros((*image_hw, 3), np.uint8)
-    found = detect_array(one_box_model, image, DetectOptions(), slicing=ONLY_TILES)
+    found = detect_array(one_box_model, image, ONLY_TILES)
     assert sorted(found.xyxy.tolist()) == sorted(expected)
     assert found.confidence.tolist() == pytest.approx([0.9] * len(expected))
 
 
 def test_whole_image_pass_is_merged_in(one_box_model):
     image = np.zeros((100, 150, 3), np.uint8)
-    tiles_only = detect_array(one_box_model, image, DetectOptions(), slicing=ONLY_TILES)
+    tiles_only = detect_array(one_box_model, image, ONLY_TILES)
     plain = detect_array(one_box_model, image, DetectOptions())
-    both = detect_array(one_box_model, image, DetectOptions(), slicing=SlicingOptions(mode="on"))
+    both = detect_array(one_box_model, image, SLICED)
     assert len(plain) == 1 and len(both) == len(tiles_only) + 1  # no overlap between them
     assert plain.xyxy.tolist()[0] in both.xyxy.tolist()
 
 
 def test_one_tile_images_skip_the_whole_image_pass(one_box_model):
     image = np.zeros((64, 64, 3), np.uint8)
-    found = detect_array(one_box_model, image, DetectOptions(), slicing=SlicingOptions(mode="on"))
+    found = detect_array(one_box_model, image, SLICED)
     assert found.xyxy.tolist() == [[22, 27, 42, 37]]
 
 
@@ -85,10 +88,10 @@ def dynamic_yolox(tmp_path_factory):
 
 def test_batched_tiles_equal_one_at_a_time(dynamic_yolox, yolox_model, demo_jpeg):
     image = decode_image(demo_jpeg, max_pixels=10**8)
-    options = DetectOptions(confidence=0.05)
     slicing = SlicingOptions(mode="on", overlap=0.3)  # 4 x 2 tiles: a batch of 8
-    batched = detect_array(dynamic_yolox, image, options, slicing=slicing)
-    one_by_one = detect_array(yolox_model, image, options, slicing=slicing)
+    options = DetectOptions(confidence=0.05, slicing=slicing)
+    batched = detect_array(dynamic_yolox, image, options)
+    one_by_one = detect_array(yolox_model, image, options)
     assert len(batched) == len(one_by_one) > 10
     np.testing.assert_allclose(batched.xyxy, one_by_one.xyxy, atol=1e-3)
     np.testing.assert_allclose(batched.confidence, one_by_one.confidence, atol=1e-5)
@@ -96,11 +99,11 @@ def test_batched_tiles_equal_one_at_a_time(dynamic_yolox, yolox_model, demo_jpeg
 
 
 def test_bytes_path_crops_from_pil_exactly_like_the_array_path(yolox_model, demo_jpeg):
-    options = DetectOptions(confidence=0.05)
     slicing = SlicingOptions(mode="on", merge="greedy_nmm", match_metric="ios")
-    result = detect_bytes(yolox_model, demo_jpeg, options, slicing=slicing)
+    options = DetectOptions(confidence=0.05, slicing=slicing)
+    result = detect_bytes(yolox_model, demo_jpeg, options)
     image = decode_image(demo_jpeg, max_pixels=10**8)
-    from_array = detect_array(yolox_model, image, options, slicing=slicing)
+    from_array = detect_array(yolox_model, image, options)
     np.testing.assert_array_equal(result.detections.xyxy, from_array.xyxy)
     assert result.slicing.tiles == 6 and result.slicing.whole_image
     assert set(result.timings_ms) == {"decode", "preprocess", "inference", "postprocess", "total"}
@@ -109,6 +112,6 @@ def test_bytes_path_crops_from_pil_exactly_like_the_array_path(yolox_model, demo
 def test_slicing_finds_small_cars_the_whole_image_misses(yolox_model, demo_jpeg):
     options = DetectOptions(confidence=0.3, class_ids=frozenset({2}))
     whole = detect_bytes(yolox_model, demo_jpeg, options)
-    sliced = detect_bytes(yolox_model, demo_jpeg, options, slicing=SlicingOptions(mode="on"))
+    sliced = detect_bytes(yolox_model, demo_jpeg, replace(options, slicing=SlicingOptions("on")))
     assert whole.slicing is None
     assert len(sliced.detections) > 1.5 * len(whole.detections)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -120,10 +122,10 @@ def test_plan_uses_the_model_input_unless_a_tile_is_given():
 
 
 def test_too_many_tiles_is_413_with_the_limit():
-    slicing = SlicingOptions(mode="on", tile_wh=(32, 32), overlap=0.9)
-    assert len(plan_tiles((100, 100), slicing, (416, 416), max_tiles=18 * 18)) == 18 * 18
+    slicing = SlicingOptions(mode="on", tile_wh=(32, 32), overlap=0.9, max_tiles=18 * 18)
+    assert len(plan_tiles((100, 100), slicing, (416, 416))) == 18 * 18
     with pytest.raises(PayloadTooLarge, match="324 tiles, over the limit of 323") as caught:
-        plan_tiles((100, 100), slicing, (416, 416), max_tiles=323)
+        plan_tiles((100, 100), replace(slicing, max_tiles=323), (416, 416))
     assert (caught.value.code, caught.value.http_status) == ("too_many_tiles", 413)
 
 
@@ -137,6 +139,7 @@ def test_too_many_tiles_is_413_with_the_limit():
         {"overlap": -0.1},
         {"tile_wh": (31, 416)},
         {"tile_wh": (416, 5000)},
+        {"max_tiles": 0},
     ],
 )
 def test_options_refuse_values_out_of_range(bad):

@@ -13,7 +13,7 @@ from .model import Model
 from .postprocess import DetectOptions
 from .preprocess import open_image, oriented_size, to_rgb_array, to_rgb_image
 from .sliced import Pixels, SlicingSummary, detect_tiles, fill_slot, image_size, view_detections
-from .slicing import DEFAULT_MAX_TILES, SlicingOptions, plan_tiles
+from .slicing import plan_tiles
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -45,20 +45,14 @@ class _Stopwatch:
 
 
 def detect_array(
-    model: Model,
-    image: np.ndarray,
-    options: DetectOptions,
-    *,
-    watch: _Stopwatch | None = None,
-    slicing: SlicingOptions | None = None,
-    max_tiles: int = DEFAULT_MAX_TILES,
+    model: Model, image: np.ndarray, options: DetectOptions, *, watch: _Stopwatch | None = None
 ) -> Detections:
     """(H, W, 3) uint8 RGB -> Detections in image px (clipped, highest confidence first).
 
-    slicing: None (or mode "off") runs the model once on the whole image, as always.
+    Sliced when options.slicing says so (see slicing.py).
     """
-    tiles = plan_tiles(image_size(image), slicing, model.info.input_wh, max_tiles=max_tiles)
-    found, _ = _detect(model, image, options, watch or _Stopwatch(), tiles, slicing)
+    tiles = plan_tiles(image_size(image), options.slicing, model.info.input_wh)
+    found, _ = _detect(model, image, options, watch or _Stopwatch(), tiles)
     return found
 
 
@@ -68,9 +62,9 @@ def _detect(
     options: DetectOptions,
     watch: _Stopwatch,
     tiles: np.ndarray | None,
-    slicing: SlicingOptions | None,
 ) -> tuple[Detections, SlicingSummary | None]:
     """The whole-image pass alone, or tiles (+ the whole-image pass) merged."""
+    slicing = options.slicing
     if tiles is None or slicing is None:
         return _detect_whole(model, image, options, watch), None
     found = detect_tiles(model, image, tiles, options, watch)
@@ -112,30 +106,24 @@ def detect_bytes(
     options: DetectOptions,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    slicing: SlicingOptions | None = None,
-    max_tiles: int = DEFAULT_MAX_TILES,
 ) -> DetectionResult:
     """Encoded image bytes -> DetectionResult; raises InvalidImage / PayloadTooLarge.
 
     The tile plan (and its too_many_tiles check) comes from the header, before decoding.
     """
     watch = _Stopwatch()
-    image, tiles = _decode(data, model.info.input_wh, max_pixels, slicing, max_tiles)
+    image, tiles = _decode(data, model.info.input_wh, max_pixels, options)
     watch.lap("decode")
-    found, summary = _detect(model, image, options, watch, tiles, slicing)
+    found, summary = _detect(model, image, options, watch, tiles)
     return DetectionResult(found, image_size(image), watch.total(), summary)
 
 
 def _decode(
-    data: bytes,
-    input_wh: tuple[int, int],
-    max_pixels: int,
-    slicing: SlicingOptions | None,
-    max_tiles: int,
+    data: bytes, input_wh: tuple[int, int], max_pixels: int, options: DetectOptions
 ) -> tuple[Pixels, np.ndarray | None]:
     """Pixels and tile plan. A sliced image stays a PIL image that tiles are cropped from:
     a numpy copy of it would add 3 bytes a pixel to the 4 PIL holds (192 MB at 8000x8000).
     """
     opened = open_image(data, max_pixels=max_pixels)
-    tiles = plan_tiles(oriented_size(opened), slicing, input_wh, max_tiles=max_tiles)
+    tiles = plan_tiles(oriented_size(opened), options.slicing, input_wh)
     return (to_rgb_array(opened) if tiles is None else to_rgb_image(opened)), tiles

@@ -30,6 +30,7 @@ class SlicingOptions:
     whole_image: also run the model on the whole image and merge its boxes in (large objects).
     merge / match_metric / match_threshold / class_agnostic: how the union of boxes from all
     views is merged (see merge.py).
+    max_tiles: the server's cap (MAX_TILES); requests cannot set it.
     """
 
     mode: str = "auto"
@@ -40,6 +41,7 @@ class SlicingOptions:
     match_metric: str = "iou"
     match_threshold: float = 0.5
     class_agnostic: bool = False
+    max_tiles: int = DEFAULT_MAX_TILES
 
     def __post_init__(self) -> None:
         # Library callers get a plain ValueError; the API validates earlier, with codes.
@@ -50,6 +52,8 @@ class SlicingOptions:
         ):
             if value not in allowed:
                 raise ValueError(f"slicing {name} {value!r} is not one of {allowed}")
+        if self.max_tiles < 1:
+            raise ValueError(f"slicing max_tiles {self.max_tiles} is below 1")
         if not 0.0 <= self.overlap <= MAX_OVERLAP:
             raise ValueError(f"slicing overlap {self.overlap} is outside [0, {MAX_OVERLAP}]")
         if self.tile_wh is not None and not all(
@@ -98,16 +102,12 @@ def should_slice(mode: str, image_wh: tuple[int, int], tile_wh: tuple[int, int])
 
 
 def plan_tiles(
-    image_wh: tuple[int, int],
-    slicing: SlicingOptions | None,
-    input_wh: tuple[int, int],
-    *,
-    max_tiles: int = DEFAULT_MAX_TILES,
+    image_wh: tuple[int, int], slicing: SlicingOptions | None, input_wh: tuple[int, int]
 ) -> np.ndarray | None:
     """The tiles to run for this image, or None when it is not sliced.
 
     Needs only the image size, so it runs from the header, before decoding; raises
-    PayloadTooLarge (413 too_many_tiles) when the grid is over max_tiles.
+    PayloadTooLarge (413 too_many_tiles) when the grid is over slicing.max_tiles.
     """
     if slicing is None:
         return None
@@ -115,11 +115,11 @@ def plan_tiles(
     if not should_slice(slicing.mode, image_wh, tile_wh):
         return None
     count = tile_count(image_wh, tile_wh, slicing.overlap)
-    if count > max_tiles:
+    if count > slicing.max_tiles:
         raise PayloadTooLarge(
             f"Slicing this {image_wh[0]}x{image_wh[1]} image into {tile_wh[0]}x{tile_wh[1]} "
             f"tiles at overlap {slicing.overlap} makes {count} tiles, over the limit of "
-            f"{max_tiles}; use larger tiles, less overlap or a smaller image.",
+            f"{slicing.max_tiles}; use larger tiles, less overlap or a smaller image.",
             code="too_many_tiles",
         )
     return tile_grid(image_wh, tile_wh, slicing.overlap)
