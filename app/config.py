@@ -11,16 +11,7 @@ from typing import Any
 
 from .detector.decode import LAYOUTS
 from .detector.errors import ConfigError
-from .detector.slicing import (
-    DEFAULT_MAX_TILES,
-    MATCH_METRICS,
-    MAX_OVERLAP,
-    MAX_TILE_PX,
-    MERGE_METHODS,
-    MIN_TILE_PX,
-    SLICING_MODES,
-    SlicingOptions,
-)
+from .detector.slicing import DEFAULT_MAX_TILES, SlicingOptionError, SlicingOptions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "model" / "yolox_nano.onnx"
@@ -69,18 +60,16 @@ class Settings:
             )
 
     def _check_slicing(self) -> None:
-        for name, value, allowed in (
-            ("SLICING_MODE", self.slicing_mode, SLICING_MODES),
-            ("SLICING_MERGE", self.slicing_merge, MERGE_METHODS),
-            ("SLICING_MATCH_METRIC", self.slicing_match_metric, MATCH_METRICS),
-        ):
-            if value not in allowed:
-                raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}.")
-        for side in self.slicing_tile or ():
-            _check_range("SLICING_TILE", side, MIN_TILE_PX, MAX_TILE_PX)
-        _check_range("SLICING_OVERLAP", self.slicing_overlap, 0.0, MAX_OVERLAP)
-        _check_range("SLICING_MATCH_THRESHOLD", self.slicing_match_threshold, 0.0, 1.0)
-        _check_range("MAX_TILES", self.max_tiles, 1, 1_000_000)
+        """SlicingOptions checks the values; this names the variable that holds a bad one."""
+        try:
+            self.slicing_defaults()
+        except SlicingOptionError as exc:
+            variable = {"tile_wh": "SLICING_TILE", "max_tiles": "MAX_TILES"}.get(
+                exc.field, f"SLICING_{exc.field.upper()}"
+            )
+            raise ConfigError(
+                f"{variable}={exc.value!r} is out of range: {exc.expected}."
+            ) from None
 
     def slicing_defaults(self) -> SlicingOptions:
         """The slicing a request gets for every field it leaves out (max_tiles: always)."""

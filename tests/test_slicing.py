@@ -9,6 +9,7 @@ import pytest
 
 from app.detector import PayloadTooLarge
 from app.detector.slicing import (
+    SlicingOptionError,
     SlicingOptions,
     axis_origins,
     plan_tiles,
@@ -140,8 +141,11 @@ def test_too_many_tiles_is_413_with_the_limit():
         {"tile_wh": (31, 416)},
         {"tile_wh": (416, 5000)},
         {"max_tiles": 0},
+        {"match_threshold": 1.5},
+        {"tile_wh": (416,)},
     ],
 )
 def test_options_refuse_values_out_of_range(bad):
-    with pytest.raises(ValueError, match=r"^(slicing|tile) "):
+    with pytest.raises(SlicingOptionError, match=r"^slicing \w+=") as caught:
         SlicingOptions(**bad)
+    assert caught.value.field in bad

@@ -18,6 +18,20 @@ MAX_OVERLAP = 0.9
 # tiles do: at 2x a 25 px car is 12 px on the whole-image pass, below what nano models find.
 AUTO_SLICE_RATIO = 2.0
 DEFAULT_MAX_TILES = 1024
+_CHOICES = {"mode": SLICING_MODES, "merge": MERGE_METHODS, "match_metric": MATCH_METRICS}
+_RANGES = {  # field: (lowest, highest)
+    "overlap": (0.0, MAX_OVERLAP),
+    "match_threshold": (0.0, 1.0),
+    "max_tiles": (1, 1_000_000),
+}
+
+
+class SlicingOptionError(ValueError):
+    """One SlicingOptions field is out of range; `field` names it (Settings names its variable)."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        super().__init__(f"slicing {field}={value!r}: {expected}")
+        self.field, self.value, self.expected = field, value, expected
 
 
 @dataclass(frozen=True)
@@ -44,22 +58,19 @@ class SlicingOptions:
     max_tiles: int = DEFAULT_MAX_TILES
 
     def __post_init__(self) -> None:
-        # Library callers get a plain ValueError; the API validates earlier, with codes.
-        for name, value, allowed in (
-            ("mode", self.mode, SLICING_MODES),
-            ("merge", self.merge, MERGE_METHODS),
-            ("match_metric", self.match_metric, MATCH_METRICS),
+        # The one check of every range: Settings reports it naming the environment variable;
+        # the API validates requests earlier, with its own codes.
+        for field, allowed in _CHOICES.items():
+            if getattr(self, field) not in allowed:
+                raise SlicingOptionError(field, getattr(self, field), f"use one of {allowed}")
+        for field, (low, high) in _RANGES.items():
+            if not low <= getattr(self, field) <= high:
+                raise SlicingOptionError(field, getattr(self, field), f"use {low} to {high}")
+        tile = self.tile_wh
+        if tile is not None and not (
+            len(tile) == 2 and all(MIN_TILE_PX <= side <= MAX_TILE_PX for side in tile)
         ):
-            if value not in allowed:
-                raise ValueError(f"slicing {name} {value!r} is not one of {allowed}")
-        if self.max_tiles < 1:
-            raise ValueError(f"slicing max_tiles {self.max_tiles} is below 1")
-        if not 0.0 <= self.overlap <= MAX_OVERLAP:
-            raise ValueError(f"slicing overlap {self.overlap} is outside [0, {MAX_OVERLAP}]")
-        if self.tile_wh is not None and not all(
-            MIN_TILE_PX <= side <= MAX_TILE_PX for side in self.tile_wh
-        ):
-            raise ValueError(f"tile {self.tile_wh} is outside [{MIN_TILE_PX}, {MAX_TILE_PX}] px")
+            raise SlicingOptionError("tile_wh", tile, f"use {MIN_TILE_PX} to {MAX_TILE_PX} px")
 
 
 def axis_origins(length_px: int, tile_px: int, overlap: float) -> np.ndarray:
