@@ -12,6 +12,7 @@ from typing import Any
 
 from .detector.decode import LAYOUTS
 from .detector.errors import ConfigError
+from .detector.slicing import DEFAULT_MAX_TILES, SlicingOptionError, SlicingOptions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "model" / "yolox_nano.onnx"
@@ -42,6 +43,16 @@ class Settings:
     s3_max_object_bytes: int = 20 * 1024 * 1024
     iot_result_topic: str = "detections/{device_id}"
     iot_data_endpoint: str | None = None  # None: the regional endpoint boto3 picks
+    # Small-object mode (sliced inference): defaults of the request's "slicing" object.
+    slicing_mode: str = "auto"
+    slicing_tile: tuple[int, int] | None = None  # None: the model input size
+    slicing_overlap: float = 0.2
+    slicing_whole_image: bool = True
+    slicing_merge: str = "nms"
+    slicing_match_metric: str = "iou"
+    slicing_match_threshold: float = 0.5
+    slicing_class_agnostic: bool = False
+    max_tiles: int = DEFAULT_MAX_TILES
 
     def __post_init__(self) -> None:
         _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
@@ -53,12 +64,39 @@ class Settings:
         if self.model_threads is not None:
             _check_range("MODEL_THREADS", self.model_threads, 1, 256)
         _check_observability(self.metrics, self.metrics_namespace)
+        self._check_slicing()
         if self.model_format is not None and self.model_format not in LAYOUTS:
             raise ConfigError(
                 f"MODEL_FORMAT={self.model_format!r} is not a known layout; "
                 f"use one of: {', '.join(LAYOUTS)} (or leave it unset to detect it)."
             )
         _check_event_settings(self)
+
+    def _check_slicing(self) -> None:
+        """SlicingOptions checks the values; this names the variable that holds a bad one."""
+        try:
+            self.slicing_defaults()
+        except SlicingOptionError as exc:
+            variable = {"tile_wh": "SLICING_TILE", "max_tiles": "MAX_TILES"}.get(
+                exc.field, f"SLICING_{exc.field.upper()}"
+            )
+            raise ConfigError(
+                f"{variable}={exc.value!r} is out of range: {exc.expected}."
+            ) from None
+
+    def slicing_defaults(self) -> SlicingOptions:
+        """The slicing a request gets for every field it leaves out (max_tiles: always)."""
+        return SlicingOptions(
+            mode=self.slicing_mode,
+            tile_wh=self.slicing_tile,
+            overlap=self.slicing_overlap,
+            whole_image=self.slicing_whole_image,
+            merge=self.slicing_merge,
+            match_metric=self.slicing_match_metric,
+            match_threshold=self.slicing_match_threshold,
+            class_agnostic=self.slicing_class_agnostic,
+            max_tiles=self.max_tiles,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None):
@@ -78,6 +116,10 @@ class Settings:
 def _parse(name: str, raw: str, default: Any) -> Any:
     """Convert by the field's default type; None defaults are paths or strings."""
     kind = type(default)
+    if kind is bool:
+        return _parse_bool(name, raw)
+    if name == "SLICING_TILE":
+        return _parse_tile(raw)
     try:
         if kind is int:
             return int(raw)
@@ -93,6 +135,27 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     if name == "MODEL_THREADS":
         return _parse(name, raw, 0)
     return raw
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    try:
+        return _BOOLEANS[raw.lower()]
+    except KeyError:
+        raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false.") from None
+
+
+def _parse_tile(raw: str) -> tuple[int, int]:
+    """Parse "416" (a square tile) or "640x384" (width x height) into (width, height)."""
+    try:
+        sides = [int(side) for side in raw.lower().split("x")]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2):
+        raise ConfigError(f"SLICING_TILE={raw!r} is not a tile size; use 416 or 640x384.")
+    return (sides[0], sides[-1])
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:

@@ -11,6 +11,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .detector.slicing import (
+    MATCH_METRICS,
+    MAX_OVERLAP,
+    MAX_TILE_PX,
+    MERGE_METHODS,
+    MIN_TILE_PX,
+    SLICING_MODES,
+)
 from .schemas import MAX_DETECTIONS_LIMIT
 
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
@@ -26,6 +34,8 @@ IMAGE_FIELD = {
     "description": "The image, base64 (standard or URL-safe, padding optional, whitespace "
     "ignored, optional data:image/...;base64, prefix). JPEG, PNG, WebP, BMP, GIF or TIFF.",
 }
+
+_TILE_SIDE = {"type": "integer", "minimum": MIN_TILE_PX, "maximum": MAX_TILE_PX}
 
 # Every POST /detect option besides "image", by JSON field name.
 DETECT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -55,6 +65,36 @@ DETECT_OPTIONS: dict[str, dict[str, Any]] = {
         "default": False,
         "description": 'Add "annotated_image": the image as JPEG with the boxes drawn.',
     },
+    "slicing": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Small-object mode: tiles at native resolution merged with a whole-image "
+        "pass (server defaults SLICING_*).",
+        "properties": {
+            "mode": {"enum": list(SLICING_MODES)},
+            "tile": {
+                "anyOf": [
+                    _TILE_SIDE,
+                    {
+                        "type": "array",
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "items": {
+                            "type": "integer",
+                            "minimum": MIN_TILE_PX,
+                            "maximum": MAX_TILE_PX,
+                        },
+                    },
+                ]
+            },
+            "overlap": {"type": "number", "minimum": 0, "maximum": MAX_OVERLAP},
+            "whole_image": {"type": "boolean"},
+            "merge": {"enum": list(MERGE_METHODS)},
+            "match_metric": {"enum": list(MATCH_METRICS)},
+            "match_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+            "class_agnostic": {"type": "boolean"},
+        },
+    },
 }
 
 # Every POST /detect 200 field, by name; REQUIRED_RESPONSE_FIELDS are always present.
@@ -74,6 +114,22 @@ DETECT_RESPONSE_PROPERTIES: dict[str, dict[str, Any]] = {
         "contentMediaType": "image/jpeg",
         "description": 'With "annotate": the image with boxes and labels drawn, base64 JPEG '
         "(scaled down to at most 2048 px on its longer side).",
+    },
+    "slicing": {
+        "type": "object",
+        "required": ["tiles", "tile", "overlap", "whole_image"],
+        "properties": {
+            "tiles": {"type": "integer", "minimum": 0},
+            "tile": {
+                "type": "object",
+                "properties": {
+                    "width": {"type": "integer", "minimum": 1},
+                    "height": {"type": "integer", "minimum": 1},
+                },
+            },
+            "overlap": {"type": "number", "minimum": 0},
+            "whole_image": {"type": "boolean"},
+        },
     },
 }
 REQUIRED_RESPONSE_FIELDS = ["detections", "count", "image", "model", "timings_ms"]

@@ -15,6 +15,7 @@ from typing import Any
 from .config import Settings
 from .detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
 from .detector.labels import label_for
+from .slicing_schema import parse_slicing, slicing_summary
 
 DETECT_FIELDS = (
     "image",
@@ -25,6 +26,7 @@ DETECT_FIELDS = (
     "multi_label",
     "agnostic",
     "annotate",
+    "slicing",
 )
 MAX_DETECTIONS_LIMIT = 10_000
 
@@ -85,6 +87,7 @@ def parse_detect_request(
         class_ids=_class_ids(payload.get("classes"), model),
         multi_label=_boolean(payload, "multi_label", True),
         agnostic=_boolean(payload, "agnostic", False),
+        slicing=parse_slicing(payload.get("slicing"), settings.slicing_defaults()),
     )
     if image_bytes is None:
         image_bytes = decode_base64_image(payload["image"], max_image_bytes)
@@ -195,13 +198,16 @@ def detection_response(result: DetectionResult, model: ModelInfo) -> dict:
             boxes, found.confidence.tolist(), found.class_id.tolist(), strict=True
         )
     ]  # fmt: skip
-    return {
+    body = {
         "detections": detections,
         "count": len(detections),
         "image": {"width": result.image_wh[0], "height": result.image_wh[1]},
         "model": model_summary(model),
         "timings_ms": {name: round(ms, 2) for name, ms in result.timings_ms.items()},
     }
+    if result.slicing is not None:  # absent when the image was not sliced
+        body["slicing"] = slicing_summary(result.slicing)
+    return body
 
 
 def model_summary(model: ModelInfo) -> dict:

@@ -87,8 +87,10 @@ def test_jpeg_is_scaled_down_only_when_large(size, expected):
 
 
 def test_api_annotate_returns_the_picture_with_its_boxes(client, demo_jpeg):
-    plain = client.post("/detect", json={"image": b64(demo_jpeg)}).get_json()
-    body = client.post("/detect", json={"image": b64(demo_jpeg), "annotate": True}).get_json()
+    whole = {"mode": "off"}  # one pass: the drawn boxes are the whole-image detections
+    plain = client.post("/detect", json={"image": b64(demo_jpeg), "slicing": whole}).get_json()
+    request = {"image": b64(demo_jpeg), "annotate": True, "slicing": whole}
+    body = client.post("/detect", json=request).get_json()
     assert "annotated_image" not in plain
     assert body["detections"] == plain["detections"]
     picture = Image.open(io.BytesIO(base64.b64decode(body["annotated_image"], validate=True)))

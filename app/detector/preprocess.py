@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImage, PayloadTooLarge
 
 PAD_VALUE = 114  # grey used by every YOLO family for letterbox padding
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
+# EXIF orientations 5-8 turn the image a quarter, swapping width and height.
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 
 
 def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -51,12 +55,39 @@ def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTo
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
     """Decode the first frame, apply EXIF orientation, return (H, W, 3) uint8 RGB."""
+    return np.asarray(to_rgb_image(image))
+
+
+def to_rgb_image(image: Image.Image) -> Image.Image:
+    """Decode the first frame, apply EXIF orientation, return an RGB PIL image.
+
+    The sliced path crops tiles from this directly, so a big image is held once (as PIL
+    holds it) rather than again as a numpy copy.
+    """
+    with _decoding():
+        image.seek(0)
+        # In place: the copying form duplicates the whole decoded image even when upright.
+        ImageOps.exif_transpose(image, in_place=True)
+        return _as_rgb(image)
+
+
+def oriented_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) after EXIF orientation; from the header (PNG may need a decode)."""
+    with _decoding():
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    width_px, height_px = image.size
+    if orientation in _TRANSPOSING_ORIENTATIONS:
+        return height_px, width_px
+    return width_px, height_px
+
+
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """Decoder failures become 422 corrupt_image; bomb warnings are the pixel limit's job."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image.seek(0)
-            image = ImageOps.exif_transpose(image)
-            return _as_rgb(image)
+            yield
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidImage(
             "The image could not be decoded; the file may be truncated or corrupt.",
@@ -64,16 +95,16 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
         ) from exc
 
 
-def _as_rgb(image: Image.Image) -> np.ndarray:
+def _as_rgb(image: Image.Image) -> Image.Image:
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "I":
         # convert("RGB") clips 16-bit values at 255; scale the full range down instead.
         values = np.asarray(image, dtype=np.float32)
         peak = 65535.0 if image.mode != "I" or values.max() > 255 else 255.0
         grey = np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
+        return Image.fromarray(grey).convert("RGB")
     if image.mode == "F":
         grey = np.clip(np.asarray(image), 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
+        return Image.fromarray(grey).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         # Transparent pixels take the pad grey, which the models treat as background.
         rgba = image.convert("RGBA")
@@ -81,7 +112,8 @@ def _as_rgb(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(background, rgba)
     if image.mode != "RGB":
         image = image.convert("RGB")
-    return np.asarray(image)
+    image.load()
+    return image
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
@@ -105,6 +137,18 @@ class Letterbox:
         np.clip(out[:, 0::2], 0, image_wh[0], out=out[:, 0::2])
         np.clip(out[:, 1::2], 0, image_wh[1], out=out[:, 1::2])
         return out
+
+    def offset(self, origin_xy: tuple[int, int]) -> Letterbox:
+        """The same placement for a crop whose top-left corner is origin_xy in a larger image.
+
+        to_image of the result maps input px straight to the larger image's px (a tile's
+        boxes to the whole image's), clipping to that image rather than to the crop.
+        """
+        return Letterbox(
+            self.scale,
+            self.pad_x_px - origin_xy[0] * self.scale,
+            self.pad_y_px - origin_xy[1] * self.scale,
+        )
 
     def to_input(self, xyxy: np.ndarray) -> np.ndarray:
         """(N, 4) xyxy in image px -> (N, 4) float32 xyxy in input px."""
@@ -134,14 +178,20 @@ def fit_letterbox(
 
 
 def letterbox(
-    image: np.ndarray, input_wh: tuple[int, int], *, centered: bool
+    image: np.ndarray | Image.Image, input_wh: tuple[int, int], *, centered: bool
 ) -> tuple[np.ndarray, Letterbox]:
-    """(H, W, 3) uint8 -> ((input_h, input_w, 3) uint8 canvas padded with grey 114, Letterbox)."""
-    height_px, width_px = image.shape[:2]
+    """(H, W, 3) uint8 or RGB PIL image -> ((input_h, input_w, 3) uint8 canvas, Letterbox).
+
+    The canvas is padded with grey 114. A PIL image is resized as it is, never copied whole.
+    """
+    is_pil = isinstance(image, Image.Image)
+    width_px, height_px = image.size if is_pil else (image.shape[1], image.shape[0])
     box, (resized_w, resized_h) = fit_letterbox((width_px, height_px), input_wh, centered=centered)
-    if (resized_w, resized_h) != (width_px, height_px):
-        resized = Image.fromarray(image).resize((resized_w, resized_h), Image.Resampling.BILINEAR)
-        image = np.asarray(resized)
+    if is_pil or (resized_w, resized_h) != (width_px, height_px):
+        pil = image if is_pil else Image.fromarray(image)
+        if (resized_w, resized_h) != (width_px, height_px):
+            pil = pil.resize((resized_w, resized_h), Image.Resampling.BILINEAR)
+        image = np.asarray(pil)
     canvas = np.full((input_wh[1], input_wh[0], 3), PAD_VALUE, dtype=np.uint8)
     x0, y0 = int(box.pad_x_px), int(box.pad_y_px)
     canvas[y0 : y0 + resized_h, x0 : x0 + resized_w] = image
