@@ -25,6 +25,7 @@ def create_app(
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
     from .api import bp
+    from .auth import install_auth
     from .config import Settings
     from .detector import ModelError, load_model
     from .errors import register_error_handlers
@@ -48,5 +49,6 @@ def create_app(
     app.extensions["settings"] = settings
     app.extensions["model"] = model
     register_error_handlers(app)
+    install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,10 @@ class Settings:
     max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 100_000_000
+    # API keys (issue 5): when either is set, every route but /health needs a key. Keys are
+    # secrets: kept out of repr() so that logging the settings cannot leak them.
+    api_keys: str | None = dataclasses.field(default=None, repr=False)
+    api_keys_ssm_parameter: str | None = None
 
     def __post_init__(self) -> None:
         _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
@@ -41,11 +46,26 @@ class Settings:
         _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, 2**40)
         if self.model_threads is not None:
             _check_range("MODEL_THREADS", self.model_threads, 1, 256)
+        self._check_api_key_settings()
         if self.model_format is not None and self.model_format not in LAYOUTS:
             raise ConfigError(
                 f"MODEL_FORMAT={self.model_format!r} is not a known layout; "
                 f"use one of: {', '.join(LAYOUTS)} (or leave it unset to detect it)."
             )
+
+    def _check_api_key_settings(self) -> None:
+        if self.api_keys is not None and self.api_keys_ssm_parameter is not None:
+            raise ConfigError(
+                "Set API_KEYS or API_KEYS_SSM_PARAMETER, not both: it would be unclear which "
+                "keys are valid."
+            )
+        if self.api_keys is not None:
+            split_api_keys(self.api_keys, "API_KEYS")
+        if self.api_keys_ssm_parameter is not None and (
+            not isinstance(self.api_keys_ssm_parameter, str)
+            or not self.api_keys_ssm_parameter.strip()
+        ):
+            raise ConfigError("API_KEYS_SSM_PARAMETER must be an SSM parameter name or ARN.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None):
@@ -85,3 +105,29 @@ def _parse(name: str, raw: str, default: Any) -> Any:
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ConfigError(f"{name}={value!r} is out of range; it must be in [{low}, {high}].")
+
+
+# API keys (issue 5) -------------------------------------------------------------------------
+MIN_API_KEY_CHARS = 16  # shorter keys can be guessed; API Gateway's own minimum is 20
+
+
+def split_api_keys(raw: Any, source: str) -> tuple[str, ...]:
+    """Comma- or newline-separated keys -> tuple; raise ConfigError naming the bad position.
+
+    Messages never quote a key: they end up in logs.
+    """
+    if not isinstance(raw, str):
+        raise ConfigError(f"{source} must be a string of comma-separated keys.")
+    keys = tuple(re.split(r"\s*[,\n]\s*", raw.strip()))
+    for position, key in enumerate(keys, start=1):
+        where = f"{source}: key {position} of {len(keys)}"
+        if not key:
+            raise ConfigError(f"{where} is empty; remove the stray comma or set a key.")
+        if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
+            raise ConfigError(
+                f"{where} has whitespace, control or non-ASCII characters; "
+                "HTTP headers cannot carry it reliably."
+            )
+        if len(key) < MIN_API_KEY_CHARS:
+            raise ConfigError(f"{where} is shorter than {MIN_API_KEY_CHARS} characters.")
+    return keys
