@@ -230,8 +230,9 @@ BODY_CASES: list[tuple[str, Callable[[], bytes], str | None, tuple[int, str]]] =
     ("text_plain", lambda: _json(VALID), "text/plain", MEDIA),
     ("text_json", lambda: _json(VALID), "text/json", MEDIA),
     ("form_urlencoded", _raw(b"image=QUJD"), "application/x-www-form-urlencoded", MEDIA),
-    ("multipart", _raw(MULTIPART), "multipart/form-data; boundary=b", MEDIA),
-    ("raw_jpeg_body", _raw(b"\xff\xd8\xff\xe0" + b"\0" * 100), "image/jpeg", MEDIA),
+    # Not image/* or multipart/form-data: with direct uploads (issue 7) those are not refusals.
+    ("multipart_mixed", _raw(MULTIPART), "multipart/mixed; boundary=b", MEDIA),
+    ("octet_stream", _raw(b"\xff\xd8\xff\xe0" + b"\0" * 100), "application/octet-stream", MEDIA),
     ("xml_body", _raw(b"<detect><image>QUJD</image></detect>"), "application/xml", MEDIA),
     ("no_content_type", lambda: _json(VALID), None, MEDIA),
 ]  # fmt: skip
