@@ -14,15 +14,13 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, request
 
-from .config import Settings, split_api_keys
+from .config import MAX_API_KEY_CHARS, Settings, split_api_keys
 from .detector.errors import ConfigError, DetectionError
 
 log = logging.getLogger(__name__)
 
 OPEN_ENDPOINTS = frozenset({"api.health"})
 KEY_HEADER = "X-Api-Key"
-# A presented key longer than this cannot match (keys are short); don't hash megabytes of it.
-MAX_PRESENTED_CHARS = 1024
 SSM_TIMEOUT_S = 3  # Lambda init has 10 s in all: a slow SSM must not eat it
 SSM_ATTEMPTS = 2
 
@@ -54,11 +52,12 @@ class KeyRing:
 
     def accepts(self, presented: str) -> bool:
         """Constant time in the keys: every digest is compared, whichever one matches."""
-        candidate = _digest(presented[:MAX_PRESENTED_CHARS])
+        # Longer than any key cannot match; hash only a bounded prefix of it.
+        candidate = _digest(presented[:MAX_API_KEY_CHARS])
         matched = False
         for digest in self.digests:
             matched |= hmac.compare_digest(candidate, digest)
-        return matched and len(presented) <= MAX_PRESENTED_CHARS
+        return matched and len(presented) <= MAX_API_KEY_CHARS
 
 
 def _digest(key: str) -> bytes:

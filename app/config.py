@@ -109,6 +109,7 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
 
 # API keys (issue 5) -------------------------------------------------------------------------
 MIN_API_KEY_CHARS = 16  # shorter keys can be guessed; API Gateway's own minimum is 20
+MAX_API_KEY_CHARS = 1024  # what app.auth reads of a presented key
 
 
 def split_api_keys(raw: Any, source: str) -> tuple[str, ...]:
@@ -128,6 +129,8 @@ def split_api_keys(raw: Any, source: str) -> tuple[str, ...]:
                 f"{where} has whitespace, control or non-ASCII characters; "
                 "HTTP headers cannot carry it reliably."
             )
-        if len(key) < MIN_API_KEY_CHARS:
-            raise ConfigError(f"{where} is shorter than {MIN_API_KEY_CHARS} characters.")
+        if not MIN_API_KEY_CHARS <= len(key) <= MAX_API_KEY_CHARS:
+            raise ConfigError(
+                f"{where} must be {MIN_API_KEY_CHARS} to {MAX_API_KEY_CHARS} characters long."
+            )
     return keys

@@ -106,7 +106,8 @@ def test_every_key_is_compared_whichever_matches(monkeypatch):
     [
         ({"api_keys": f"{KEY_A},,{KEY_B}"}, "key 2 of 3 is empty"),
         ({"api_keys": f"{KEY_A},"}, "key 2 of 2 is empty"),
-        ({"api_keys": "short"}, "shorter than 16"),
+        ({"api_keys": "short"}, "16 to 1024 characters"),
+        ({"api_keys": "k" * 1025}, "16 to 1024 characters"),
         ({"api_keys": "with space 0123456789"}, "whitespace"),
         ({"api_keys": "tab\tinside-0123456789"}, "whitespace"),
         ({"api_keys": "non-ascii-é-0123456789"}, "non-ASCII"),
