@@ -25,6 +25,7 @@ def create_app(
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
     from .api import bp
+    from .auth import install_auth
     from .config import Settings
     from .deepstack import bp as deepstack_bp
     from .detector import ModelError, load_model
@@ -52,6 +53,7 @@ def create_app(
     app.extensions["settings"] = settings
     app.extensions["model"] = model
     register_error_handlers(app)
+    install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)
     for extra in (deepstack_bp, openapi_bp, pages_bp):  # issue 7: the ecosystem routes
         app.register_blueprint(extra)

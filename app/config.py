@@ -53,6 +53,10 @@ class Settings:
     slicing_match_threshold: float = 0.5
     slicing_class_agnostic: bool = False
     max_tiles: int = DEFAULT_MAX_TILES
+    # API keys (issue 5): when either is set, every route but /health needs a key. Keys are
+    # secrets: kept out of repr() so that logging the settings cannot leak them.
+    api_keys: str | None = dataclasses.field(default=None, repr=False)
+    api_keys_ssm_parameter: str | None = None
 
     def __post_init__(self) -> None:
         _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
@@ -65,6 +69,7 @@ class Settings:
             _check_range("MODEL_THREADS", self.model_threads, 1, 256)
         _check_observability(self.metrics, self.metrics_namespace)
         self._check_slicing()
+        self._check_api_key_settings()
         if self.model_format is not None and self.model_format not in LAYOUTS:
             raise ConfigError(
                 f"MODEL_FORMAT={self.model_format!r} is not a known layout; "
@@ -97,6 +102,20 @@ class Settings:
             class_agnostic=self.slicing_class_agnostic,
             max_tiles=self.max_tiles,
         )
+
+    def _check_api_key_settings(self) -> None:
+        if self.api_keys is not None and self.api_keys_ssm_parameter is not None:
+            raise ConfigError(
+                "Set API_KEYS or API_KEYS_SSM_PARAMETER, not both: it would be unclear which "
+                "keys are valid."
+            )
+        if self.api_keys is not None:
+            split_api_keys(self.api_keys, "API_KEYS")
+        if self.api_keys_ssm_parameter is not None and (
+            not isinstance(self.api_keys_ssm_parameter, str)
+            or not self.api_keys_ssm_parameter.strip()
+        ):
+            raise ConfigError("API_KEYS_SSM_PARAMETER must be an SSM parameter name or ARN.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None):
@@ -212,3 +231,32 @@ def _check_topic_template(template: str) -> None:
             f"other braces, no MQTT wildcards (+ #), not start with $, and stay within "
             f"{IOT_MAX_TOPIC_BYTES} bytes with a {IOT_MAX_DEVICE_ID_CHARS}-character device id."
         )
+
+
+# API keys (issue 5) -------------------------------------------------------------------------
+MIN_API_KEY_CHARS = 16  # shorter keys can be guessed; API Gateway's own minimum is 20
+MAX_API_KEY_CHARS = 1024  # what app.auth reads of a presented key
+
+
+def split_api_keys(raw: Any, source: str) -> tuple[str, ...]:
+    """Comma- or newline-separated keys -> tuple; raise ConfigError naming the bad position.
+
+    Messages never quote a key: they end up in logs.
+    """
+    if not isinstance(raw, str):
+        raise ConfigError(f"{source} must be a string of comma-separated keys.")
+    keys = tuple(re.split(r"\s*[,\n]\s*", raw.strip()))
+    for position, key in enumerate(keys, start=1):
+        where = f"{source}: key {position} of {len(keys)}"
+        if not key:
+            raise ConfigError(f"{where} is empty; remove the stray comma or set a key.")
+        if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
+            raise ConfigError(
+                f"{where} has whitespace, control or non-ASCII characters; "
+                "HTTP headers cannot carry it reliably."
+            )
+        if not MIN_API_KEY_CHARS <= len(key) <= MAX_API_KEY_CHARS:
+            raise ConfigError(
+                f"{where} must be {MIN_API_KEY_CHARS} to {MAX_API_KEY_CHARS} characters long."
+            )
+    return keys

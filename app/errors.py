@@ -47,7 +47,10 @@ def error_body(code: str, message: str) -> dict:
 def _detection_error(exc: DetectionError):
     if exc.http_status >= 500:
         log.error("%s: %s", exc.code, exc.message)
-    return jsonify(error_body(exc.code, exc.message)), exc.http_status
+    response = jsonify(error_body(exc.code, exc.message))
+    response.status_code = exc.http_status
+    response.headers.extend(exc.headers)
+    return response
 
 
 def _http_error(exc: HTTPException):

@@ -187,7 +187,7 @@ REFUSALS = [
     ("text_plain", "POST", "/detect", "text/plain", b'{"image": "x"}', 415,
      "unsupported_media_type"),
     ("truncated_raw_jpeg", "POST", "/detect", "image/jpeg", b"\xff\xd8\xff\xe0", 422,
-     "unsupported_image_format"),
+     "corrupt_image"),
     ("form", "POST", "/detect", "application/x-www-form-urlencoded", b"image=x", 415,
      "unsupported_media_type"),
     ("not_json", "POST", "/detect", "application/json", b"not JSON", 400, "invalid_json"),

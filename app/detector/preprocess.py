@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,37 +13,83 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImage, PayloadTooLarge
+from .sniff import ACCEPTED_FORMATS, ACCEPTED_NAMES, sniff, webp_size
 
 PAD_VALUE = 114  # grey used by every YOLO family for letterbox padding
+# Baseline JPEGs have 1 scan and progressive ones about 10; thousands are a CPU-time bomb.
+MAX_JPEG_SCANS = 100
+# What Pillow raises on malformed data, besides its own OSError/ValueError family.
+_PILLOW_FAILURES = (
+    OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError,
+    ZeroDivisionError,
+)  # fmt: skip
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 # EXIF orientations 5-8 turn the image a quarter, swapping width and height.
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 
 
+@contextlib.contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    """Silence Pillow's warnings: it warns on malformed metadata (and on pixel counts we check
+    ourselves) and goes on; whether the pixels decode is what decides, and it raises if not."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"PIL\.")
+        yield
+
+
 def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Open image bytes lazily and enforce the pixel limit from the header alone.
 
-    Nothing is decoded here, so a tiny file claiming a huge canvas costs nothing.
+    Nothing is decoded here, so a tiny file claiming a huge canvas costs nothing. Only
+    ACCEPTED_FORMATS are tried: no other Pillow plugin ever sees the bytes.
     """
     if not data:
         raise InvalidImage("The image is empty (0 bytes).", code="empty_image")
+    canvas_wh = webp_size(data)
+    if canvas_wh is not None and canvas_wh[0] * canvas_wh[1] > max_pixels:
+        raise _too_many_pixels(canvas_wh, max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        with _quiet_pillow():
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(None, max_pixels) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImage(
-            "The data is not a supported image (JPEG, PNG, WebP, BMP, GIF or TIFF).",
-            code="unsupported_image_format",
-        ) from exc
+        # Pillow's own guard (twice Image.MAX_IMAGE_PIXELS) fired before ours could.
+        raise _too_many_pixels(None, min(max_pixels, _pillow_max_pixels())) from exc
+    except UnidentifiedImageError as exc:
+        raise _unidentified(data) from exc
+    except _PILLOW_FAILURES as exc:
+        raise _corrupt("The image header could not be read") from exc
     width_px, height_px = image.size
     if width_px * height_px > max_pixels:
         raise _too_many_pixels(image.size, max_pixels)
     if width_px < 1 or height_px < 1:
-        raise InvalidImage("The image has no pixels.", code="invalid_image")
+        raise _corrupt(f"The image claims a size of {width_px}x{height_px} pixels")
+    _check_jpeg_scans(image, data)
     return image
+
+
+def _unidentified(data: bytes) -> InvalidImage:
+    kind, accepted = sniff(data) or ("not a recognised image", False)
+    if accepted:
+        return _corrupt(f"The data starts like {kind} but its header cannot be read")
+    if kind.startswith("not "):
+        what = f"The data is {kind}"
+    else:
+        what = f"The data looks like {kind}, which is not a supported image format"
+    return InvalidImage(f"{what}; send {ACCEPTED_NAMES}.", code="unsupported_image_format")
+
+
+def _corrupt(what: str) -> InvalidImage:
+    return InvalidImage(f"{what}; the file may be truncated or corrupt.", code="corrupt_image")
+
+
+def _check_jpeg_scans(image: Image.Image, data: bytes) -> None:
+    """Refuse progressive JPEGs with absurd scan counts: each scan re-walks the whole image."""
+    # Entropy-coded data escapes 0xFF as FF 00, so FF DA only occurs as a start-of-scan marker.
+    if image.format in ("JPEG", "MPO") and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+        raise PayloadTooLarge(
+            f"The JPEG has more than the limit of {MAX_JPEG_SCANS} scans.",
+            code="image_too_large",
+        )
 
 
 def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTooLarge:
@@ -51,6 +98,10 @@ def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTo
         f"The image {claimed}has more pixels than the limit of {max_pixels:,}.",
         code="image_too_large",
     )
+
+
+def _pillow_max_pixels() -> int:
+    return 2 * (Image.MAX_IMAGE_PIXELS or 0)
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -85,14 +136,12 @@ def oriented_size(image: Image.Image) -> tuple[int, int]:
 def _decoding() -> Iterator[None]:
     """Decoder failures become 422 corrupt_image; bomb warnings are the pixel limit's job."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _quiet_pillow():
             yield
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImage(
-            "The image could not be decoded; the file may be truncated or corrupt.",
-            code="corrupt_image",
-        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(None, _pillow_max_pixels()) from exc
+    except _PILLOW_FAILURES as exc:
+        raise _corrupt("The image could not be decoded") from exc
 
 
 def _as_rgb(image: Image.Image) -> Image.Image:
@@ -103,7 +152,9 @@ def _as_rgb(image: Image.Image) -> Image.Image:
         grey = np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
     if image.mode == "F":
-        grey = np.clip(np.asarray(image), 0, 255).astype(np.uint8)
+        # NaN and infinities in float TIFFs would make the uint8 cast undefined.
+        values = np.nan_to_num(np.asarray(image), nan=0.0, posinf=255.0, neginf=0.0)
+        grey = np.clip(values, 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         # Transparent pixels take the pad grey, which the models treat as background.
