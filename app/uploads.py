@@ -118,16 +118,24 @@ def read_upload(request: Request, max_image_bytes: int) -> tuple[dict[str, Any],
 
 
 def multipart_file(files: MultiDict, name: str) -> bytes:
-    """The one file part called `name`; its absence or repetition is a 400."""
+    """The one file part called `name`; its absence or repetition is a 400.
+
+    Every part is closed here: large parts are spooled to temporary files, which otherwise
+    stay open until garbage collection (a ResourceWarning, and a file descriptor held).
+    """
     parts = files.getlist(name)
-    if len(parts) != 1:
-        problem = "is missing" if not parts else f"is given {len(parts)} times"
-        raise InvalidRequest(
-            f'The multipart file field "{name}" {problem}; send the image once as a file part '
-            f'(curl -F "{name}=@photo.jpg").',
-            code="missing_field" if not parts else "invalid_field",
-        )
-    return parts[0].read()
+    try:
+        if len(parts) != 1:
+            problem = "is missing" if not parts else f"is given {len(parts)} times"
+            raise InvalidRequest(
+                f'The multipart file field "{name}" {problem}; send the image once as a file '
+                f'part (curl -F "{name}=@photo.jpg").',
+                code="missing_field" if not parts else "invalid_field",
+            )
+        return parts[0].read()
+    finally:
+        for part in files.values():
+            part.close()
 
 
 def _multipart_image(files: MultiDict, form: MultiDict) -> bytes:
