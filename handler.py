@@ -13,7 +13,16 @@ gc.disable()
 import serverless_wsgi  # noqa: E402
 
 from app import create_app  # noqa: E402
+from app.events import (  # noqa: E402
+    EventKind,
+    event_kind,
+    handle_iot_event,
+    handle_s3_event,
+    unsupported_event,
+)
+from app.observability import configure_lambda_logging  # noqa: E402
 
+configure_lambda_logging()  # JSON log lines with the request id (issue 7)
 # Built at import, i.e. during Lambda init: the model loads once per execution environment.
 app = create_app(fail_fast=False)
 gc.freeze()
@@ -21,5 +30,24 @@ gc.enable()
 
 
 def handler(event: dict, context: object) -> dict:
-    """API Gateway REST (v1) and HTTP (v2) APIs, Function URLs and ALB, via serverless-wsgi."""
-    return serverless_wsgi.handle_request(app, event, context)
+    """Every event source: S3 and IoT events are recognised first (serverless-wsgi only
+    understands HTTP events); API Gateway REST/HTTP APIs, Function URLs and ALB go through
+    serverless-wsgi."""
+    kind = event_kind(event)
+    if kind is EventKind.S3:
+        return s3_handler(event, context)
+    if kind is EventKind.IOT:
+        return iot_handler(event, context)
+    if kind is EventKind.HTTP:
+        return serverless_wsgi.handle_request(app, event, context)
+    return unsupported_event(event)
+
+
+def s3_handler(event: dict, context: object) -> dict:
+    """S3 ObjectCreated notifications (app/events/s3.py)."""
+    return handle_s3_event(event, app.extensions["model"], app.extensions["settings"])
+
+
+def iot_handler(event: dict, context: object) -> dict:
+    """AWS IoT rule messages (app/events/iot.py)."""
+    return handle_iot_event(event, app.extensions["model"], app.extensions["settings"])

@@ -25,9 +25,14 @@ def create_app(
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
     from .api import bp
+    from .auth import install_auth
     from .config import Settings
+    from .deepstack import bp as deepstack_bp
     from .detector import ModelError, load_model
     from .errors import register_error_handlers
+    from .observability import init_observability
+    from .openapi import bp as openapi_bp
+    from .pages import bp as pages_bp
 
     settings = Settings.from_env(os.environ, test_config)
     if model is None:
@@ -48,5 +53,9 @@ def create_app(
     app.extensions["settings"] = settings
     app.extensions["model"] = model
     register_error_handlers(app)
+    install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)
+    for extra in (deepstack_bp, openapi_bp, pages_bp):  # issue 7: the ecosystem routes
+        app.register_blueprint(extra)
+    init_observability(app, settings)
     return app

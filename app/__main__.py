@@ -1,11 +1,14 @@
-"""Command line: `python -m app serve` runs the API on a real WSGI server (waitress)."""
+"""Command line: `python -m app serve` runs the API on a real WSGI server (waitress);
+`python -m app detect PATH...` runs the detector over images (app/cli.py)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
+
+from .cli import add_detect_command, detect_main
+from .observability import configure_logging
 
 
 def serve(host: str, port: int, threads: int) -> int:
@@ -21,8 +24,25 @@ def serve(host: str, port: int, threads: int) -> int:
         return 1
     info = app.extensions["model"].info
     print(f"Serving {info.name} ({info.layout.name}) on http://{host}:{port}", flush=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="detect-api")
+    waitress.serve(app, host=host, port=port, **waitress_options(app, threads))
     return 0
+
+
+# Waitress buffers a whole body (to a temporary file past 512 KB) before the app can refuse it,
+# and by default accepts 1 GB. Bodies up to this multiple of MAX_BODY_BYTES still get the app's
+# JSON 413; beyond it waitress answers a plain-text 413 itself without storing them.
+WAITRESS_BODY_MULTIPLE = 4
+
+
+def waitress_options(app, threads: int) -> dict:
+    """Keyword arguments for waitress.serve / create_server for this app."""
+    max_body_bytes = app.extensions["settings"].max_body_bytes
+    return {
+        "threads": threads,
+        "ident": "detect-api",
+        # + 1: waitress refuses a body whose length is >= its limit.
+        "max_request_body_size": WAITRESS_BODY_MULTIPLE * max_body_bytes + 1,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     serve_cmd.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "4")))
+    add_detect_command(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper())
+    # LOG_FORMAT=json: one JSON object per line, as on Lambda (app/observability.py).
+    configure_logging(os.environ.get("LOG_FORMAT", "text"), os.environ.get("LOG_LEVEL", "INFO"))
+    if args.command == "detect":
+        return detect_main(args)
     return serve(args.host, args.port, args.threads)
 
 

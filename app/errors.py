@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # Werkzeug's own errors (routing, body size) get our codes and sentences too.
 _HTTP_CODES = {
     400: ("invalid_request", "The request is malformed."),
-    404: ("not_found", "There is no such route; see GET /health, GET /model, POST /detect."),
+    404: ("not_found", "There is no such route; GET /docs lists them."),
     405: ("method_not_allowed", "This route does not accept that HTTP method."),
     415: ("unsupported_media_type", "Send the request body as application/json."),
 }
@@ -47,7 +47,10 @@ def error_body(code: str, message: str) -> dict:
 def _detection_error(exc: DetectionError):
     if exc.http_status >= 500:
         log.error("%s: %s", exc.code, exc.message)
-    return jsonify(error_body(exc.code, exc.message)), exc.http_status
+    response = jsonify(error_body(exc.code, exc.message))
+    response.status_code = exc.http_status
+    response.headers.extend(exc.headers)
+    return response
 
 
 def _http_error(exc: HTTPException):

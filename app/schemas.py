@@ -15,6 +15,7 @@ from typing import Any
 from .config import Settings
 from .detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
 from .detector.labels import label_for
+from .slicing_schema import parse_slicing, slicing_summary
 
 DETECT_FIELDS = (
     "image",
@@ -24,24 +25,80 @@ DETECT_FIELDS = (
     "classes",
     "multi_label",
     "agnostic",
+    "annotate",
+    "slicing",
 )
 MAX_DETECTIONS_LIMIT = 10_000
+# The deepest valid body is 2 levels ({"classes": [...]}); the margin leaves room for new options
+# while keeping every later walk over the payload far from Python's recursion limit.
+MAX_JSON_DEPTH = 16
 
 
 @dataclass(frozen=True)
 class DetectRequest:
     image_bytes: bytes
     options: DetectOptions
+    annotate: bool = False
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Strict JSON: UTF-8 only, no NaN/Infinity literals."""
+    """Strict JSON: UTF-8 (a leading BOM is tolerated), no NaN/Infinity, no duplicate keys,
+    numbers that fit a double, nesting at most MAX_JSON_DEPTH deep."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        payload = json.loads(
+            raw.decode("utf-8-sig"),
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except _DuplicateKey as exc:
+        raise InvalidRequest(
+            f"The key {exc.args[0]!r} appears more than once in a JSON object.",
+            code="duplicate_key",
+        ) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidRequest(
             f"The body is not valid UTF-8 JSON: {_short(exc)}", code="invalid_json"
         ) from None
+    if _depth(payload) > MAX_JSON_DEPTH:
+        raise InvalidRequest(
+            f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_json"
+        )
+    return payload
+
+
+class _DuplicateKey(Exception):
+    """A JSON object repeats a key (args[0], truncated): parsers disagree on which one wins."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    result = dict(pairs)
+    if len(result) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key[:50])
+            seen.add(key)
+    return result
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:30]} is out of range")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, iteratively (a deep structure must not recurse here)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def _reject_constant(name: str) -> None:
@@ -53,18 +110,29 @@ def _short(exc: Exception) -> str:
 
 
 def parse_detect_request(
-    payload: Any, settings: Settings, model: ModelInfo | None, *, max_image_bytes: int
+    payload: Any,
+    settings: Settings,
+    model: ModelInfo | None,
+    *,
+    max_image_bytes: int,
+    image_bytes: bytes | None = None,
 ) -> DetectRequest:
-    """Validate a POST /detect body into image bytes and DetectOptions."""
+    """Validate a POST /detect body into image bytes and DetectOptions.
+
+    image_bytes: an uploaded image (app/uploads.py); payload then holds only the options.
+    """
     if not isinstance(payload, dict):
         raise InvalidRequest('The JSON body must be an object with an "image" field.')
     unknown = sorted(set(payload) - set(DETECT_FIELDS))
     if unknown:
+        # Echo a few names, cut short: the message must not mirror a megabyte of keys back.
+        named = ", ".join(repr(name[:40]) for name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise InvalidRequest(
-            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(DETECT_FIELDS)}.",
+            f"Unknown field(s): {named}{more}. Allowed: {', '.join(DETECT_FIELDS)}.",
             code="unknown_field",
         )
-    if "image" not in payload:
+    if "image" not in payload and image_bytes is None:
         raise InvalidRequest(
             'The field "image" (a base64-encoded image) is required.', code="missing_field"
         )
@@ -75,8 +143,11 @@ def parse_detect_request(
         class_ids=_class_ids(payload.get("classes"), model),
         multi_label=_boolean(payload, "multi_label", True),
         agnostic=_boolean(payload, "agnostic", False),
+        slicing=parse_slicing(payload.get("slicing"), settings.slicing_defaults()),
     )
-    return DetectRequest(decode_base64_image(payload["image"], max_image_bytes), options)
+    if image_bytes is None:
+        image_bytes = decode_base64_image(payload["image"], max_image_bytes)
+    return DetectRequest(image_bytes, options, annotate=_boolean(payload, "annotate", False))
 
 
 def _invalid(name: str, expected: str) -> InvalidRequest:
@@ -87,7 +158,8 @@ def _unit_interval(payload: dict, name: str, default: float) -> float:
     value = payload.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _invalid(name, "a number between 0 and 1")
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    # Range first: math.isfinite() overflows on integers beyond a double, such as 10**400.
+    if not 0.0 <= value <= 1.0 or not math.isfinite(value):
         raise _invalid(name, "a number between 0 and 1")
     return float(value)
 
@@ -183,13 +255,16 @@ def detection_response(result: DetectionResult, model: ModelInfo) -> dict:
             boxes, found.confidence.tolist(), found.class_id.tolist(), strict=True
         )
     ]  # fmt: skip
-    return {
+    body = {
         "detections": detections,
         "count": len(detections),
         "image": {"width": result.image_wh[0], "height": result.image_wh[1]},
         "model": model_summary(model),
         "timings_ms": {name: round(ms, 2) for name, ms in result.timings_ms.items()},
     }
+    if result.slicing is not None:  # absent when the image was not sliced
+        body["slicing"] = slicing_summary(result.slicing)
+    return body
 
 
 def model_summary(model: ModelInfo) -> dict:

@@ -26,10 +26,11 @@ from _server import local_server, post_detect
 
 from app import create_app
 from app.detector import DetectOptions, Model, detect_bytes, load_model
+from app.detector.draft import decode_scaled
 from app.detector.model import PROVIDERS, create_session, default_threads, session_options
 from app.detector.pipeline import DetectionResult
 from app.detector.postprocess import postprocess
-from app.detector.preprocess import decode_image, decode_scaled, letterbox, to_tensor
+from app.detector.preprocess import decode_image, letterbox, to_tensor
 from app.schemas import decode_base64_image, detection_response, parse_json_body
 
 TARGET_RATIO = 1.25

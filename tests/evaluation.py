@@ -51,3 +51,38 @@ def to_coco_predictions(image_id: int, detections: list[dict], category_of) -> l
             }
         )
     return rows
+
+
+def yolo_labels_to_coco(images_dir: Path, labels_dir: Path, category: str) -> dict:
+    """YOLO labels (class cx cy w h, normalised) -> COCO ground truth with one category.
+
+    Every labelled class becomes `category` (id 1): the aerial sample is scored as "vehicle".
+    Image ids follow the sorted file names, from 1.
+    """
+    from PIL import Image
+
+    images, annotations = [], []
+    for image_id, path in enumerate(sorted(images_dir.iterdir()), start=1):
+        with Image.open(path) as image:
+            width, height = image.size
+        images.append({"id": image_id, "file_name": path.name, "width": width, "height": height})
+        for line in (labels_dir / f"{path.stem}.txt").read_text().splitlines():
+            if not line.strip():
+                continue
+            _, cx, cy, w, h = (float(v) for v in line.split())
+            box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": 0,
+                }
+            )
+    return {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": category}],
+    }

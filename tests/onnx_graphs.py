@@ -44,3 +44,24 @@ def constant_output_model(
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def with_dynamic_batch(source: Path, path: Path) -> Path:
+    """A copy of a real export whose batch dimension is dynamic (for batched-inference tests).
+
+    Exports such as YOLOX's bake batch 1 into their Reshape shapes; 0 there means "keep the
+    input's dimension" (ONNX Reshape), so the batch flows through unchanged.
+    """
+    model = onnx.load(str(source))
+    shapes = {node.input[1] for node in model.graph.node if node.op_type == "Reshape"}
+    for tensor in model.graph.initializer:
+        if tensor.name in shapes:
+            shape = numpy_helper.to_array(tensor).copy()
+            if shape[0] == 1:
+                shape[0] = 0
+                tensor.CopyFrom(numpy_helper.from_array(shape, tensor.name))
+    for value in [*model.graph.input, *model.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    del model.graph.value_info[:]  # stale batch-1 shapes; onnxruntime infers them again
+    onnx.save(model, str(path))
+    return path

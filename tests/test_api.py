@@ -16,8 +16,15 @@ def test_detect_finds_cars_in_image_pixels(client, demo_jpeg):
     response = client.post("/detect", json={"image": b64(demo_jpeg)})
     assert response.status_code == 200
     body = response.get_json()
-    assert list(body) == ["detections", "count", "image", "model", "timings_ms"]
+    assert list(body) == ["detections", "count", "image", "model", "timings_ms", "slicing"]
     assert body["image"] == {"width": 1068, "height": 580}
+    # 1068 px is over twice the 416 px tile, so the default "auto" slices it: 3 x 2 tiles.
+    assert body["slicing"] == {
+        "tiles": 6,
+        "tile": {"width": 416, "height": 416},
+        "overlap": 0.2,
+        "whole_image": True,
+    }
     assert body["model"] == {
         "name": "yolox_nano",
         "format": "yolox",

@@ -58,3 +58,46 @@ def test_overrides_win_and_unknown_overrides_are_refused():
     assert Settings.from_env({"DEFAULT_IOU": "0.3"}, {"default_iou": 0.6}).default_iou == 0.6
     with pytest.raises(ConfigError, match="no_such_knob"):
         Settings.from_env({}, {"no_such_knob": 1})
+
+
+def test_slicing_settings_from_the_environment():
+    from app.detector.slicing import SlicingOptions
+
+    settings = Settings.from_env(
+        {
+            "SLICING_MODE": "on",
+            "SLICING_TILE": "640x384",
+            "SLICING_OVERLAP": "0.3",
+            "SLICING_WHOLE_IMAGE": "false",
+            "SLICING_MERGE": "greedy_nmm",
+            "SLICING_MATCH_METRIC": "ios",
+            "SLICING_MATCH_THRESHOLD": "0.6",
+            "SLICING_CLASS_AGNOSTIC": "TRUE",
+            "MAX_TILES": "50",
+        }
+    )
+    assert settings.slicing_defaults() == SlicingOptions(
+        "on", (640, 384), 0.3, False, "greedy_nmm", "ios", 0.6, True, max_tiles=50
+    )
+    assert Settings.from_env({"SLICING_TILE": "416"}).slicing_tile == (416, 416)
+    assert Settings.from_env({}).slicing_defaults() == SlicingOptions()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SLICING_MODE": "sometimes"}, r"SLICING_MODE='sometimes' is out of range: use one of \("),
+        ({"SLICING_TILE": "big"}, "SLICING_TILE='big' is not a tile size"),
+        ({"SLICING_TILE": "1x2x3"}, "SLICING_TILE"),
+        ({"SLICING_TILE": "16"}, r"SLICING_TILE=\(16, 16\) is out of range: use 32 to 4096 px"),
+        ({"SLICING_OVERLAP": "0.95"}, "SLICING_OVERLAP"),
+        ({"SLICING_WHOLE_IMAGE": "maybe"}, "SLICING_WHOLE_IMAGE='maybe' is not a boolean"),
+        ({"SLICING_MERGE": "wbf"}, "SLICING_MERGE"),
+        ({"SLICING_MATCH_METRIC": "giou"}, "SLICING_MATCH_METRIC"),
+        ({"SLICING_MATCH_THRESHOLD": "2"}, "SLICING_MATCH_THRESHOLD"),
+        ({"MAX_TILES": "0"}, "MAX_TILES=0 is out of range: use 1 to 1000000"),
+    ],
+)
+def test_bad_slicing_settings_fail_at_start(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(environ)

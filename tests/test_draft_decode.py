@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 
 from app.detector import DetectOptions
+from app.detector.draft import decode_scaled
 from app.detector.nms import overlap_one_to_many
 from app.detector.pipeline import detect_array, detect_bytes
-from app.detector.preprocess import decode_image, decode_scaled, fit_letterbox
+from app.detector.preprocess import decode_image, fit_letterbox
 from tests.conftest import b64, encode_image, shared_path
 
 LARGE_PIXELS = 100_000_000

@@ -186,8 +186,8 @@ OVERSIZED = json.dumps({"image": "A" * 600_000}).encode("ascii")
 REFUSALS = [
     ("text_plain", "POST", "/detect", "text/plain", b'{"image": "x"}', 415,
      "unsupported_media_type"),
-    ("raw_jpeg", "POST", "/detect", "image/jpeg", b"\xff\xd8\xff\xe0", 415,
-     "unsupported_media_type"),
+    ("truncated_raw_jpeg", "POST", "/detect", "image/jpeg", b"\xff\xd8\xff\xe0", 422,
+     "corrupt_image"),
     ("form", "POST", "/detect", "application/x-www-form-urlencoded", b"image=x", 415,
      "unsupported_media_type"),
     ("not_json", "POST", "/detect", "application/json", b"not JSON", 400, "invalid_json"),

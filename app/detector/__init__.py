@@ -13,6 +13,8 @@ from .errors import (
 from .model import Model, ModelInfo, load_model
 from .pipeline import DetectionResult, detect_array, detect_bytes
 from .postprocess import DetectOptions
+from .sliced import SlicingSummary
+from .slicing import SlicingOptions
 
 __all__ = [
     "ConfigError",
@@ -26,6 +28,8 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "PayloadTooLarge",
+    "SlicingOptions",
+    "SlicingSummary",
     "UnsupportedMediaType",
     "detect_array",
     "detect_bytes",

@@ -32,11 +32,13 @@ def _keep_confident(box: np.ndarray, scores: np.ndarray, confidence: float) -> C
     return Candidates(box[keep].astype(np.float32), scores[keep].astype(np.float32))
 
 
-def _objectness_passes(rows: np.ndarray, confidence: float) -> np.ndarray:
-    """Indices of rows whose objectness reaches the threshold. Class probabilities are at most
-    1, so score = objectness x class can only pass where objectness does: filtering on it first
-    skips the (N, C) product for the rows that cannot pass (most of them at 0.25)."""
-    return np.flatnonzero(rows[:, 4] >= confidence)
+def _objectness_at_least(rows: np.ndarray, confidence: float) -> np.ndarray:
+    """Rows that can reach confidence: score = objectness x class probability <= objectness.
+
+    Cheap first cut (N compares) before the N x C products; it removes most rows, and a
+    sliced request decodes once per tile.
+    """
+    return rows[:, 4] >= confidence
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,13 +68,14 @@ def decode_yolox(
     output: np.ndarray, input_wh: tuple[int, int], confidence: float, num_classes: int
 ) -> Candidates:
     """(1, N, 5+C): offsets and log-sizes in stride units, objectness, class probabilities."""
-    keep = _objectness_passes(output[0], confidence)
-    rows = output[0][keep]
+    rows = output[0]
+    likely = _objectness_at_least(rows, confidence)
+    rows = rows[likely]
     scores = rows[:, 4:5] * rows[:, 5:]
-    passes = scores.max(axis=1) >= confidence
-    rows, scores = rows[passes], scores[passes]
+    keep = scores.max(axis=1) >= confidence
+    rows, scores = rows[keep], scores[keep]
     grid, stride = grid_and_strides(input_wh)
-    grid, stride = grid[keep][passes], stride[keep][passes]
+    grid, stride = grid[likely][keep], stride[likely][keep]
     cxcy = (rows[:, :2] + grid) * stride
     wh = np.exp(rows[:, 2:4]) * stride
     box = _cxcywh_to_xyxy(np.concatenate([cxcy, wh], axis=1))
@@ -83,7 +86,8 @@ def decode_yolov5(
     output: np.ndarray, input_wh: tuple[int, int], confidence: float, num_classes: int
 ) -> Candidates:
     """(1, N, 5+C): cx, cy, w, h in input px, objectness, class probabilities."""
-    rows = output[0][_objectness_passes(output[0], confidence)]
+    rows = output[0]
+    rows = rows[_objectness_at_least(rows, confidence)]
     scores = rows[:, 4:5] * rows[:, 5:]
     return _keep_confident(_cxcywh_to_xyxy(rows[:, :4]), scores, confidence)
 

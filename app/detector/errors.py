@@ -12,6 +12,8 @@ class DetectionError(Exception):
 
     code = "detection_error"
     http_status = 500
+    # Extra HTTP response headers, as (name, value) pairs (401 needs WWW-Authenticate).
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)

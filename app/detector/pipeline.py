@@ -8,20 +8,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .detections import Detections
+from .draft import decode_opened
+from .merge import merge_detections
 from .model import Model
-from .postprocess import DetectOptions, postprocess
-from .preprocess import decode_scaled, letterbox, to_tensor
+from .postprocess import DetectOptions
+from .preprocess import open_image, oriented_size, to_rgb_image
+from .sliced import Pixels, SlicingSummary, detect_tiles, fill_slot, image_size, view_detections
+from .slicing import plan_tiles
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
 
 @dataclass(frozen=True)
 class DetectionResult:
-    """Detections in original-image pixels, the image size, and where the time went."""
+    """Detections in original-image pixels, the image size, where the time went, slicing done."""
 
     detections: Detections
     image_wh: tuple[int, int]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    slicing: SlicingSummary | None = None  # None: not sliced
 
 
 class _Stopwatch:
@@ -43,21 +48,55 @@ class _Stopwatch:
 def detect_array(
     model: Model, image: np.ndarray, options: DetectOptions, *, watch: _Stopwatch | None = None
 ) -> Detections:
-    """(H, W, 3) uint8 RGB -> Detections in image px (clipped, highest confidence first)."""
-    watch = watch or _Stopwatch()
+    """(H, W, 3) uint8 RGB -> Detections in image px (clipped, highest confidence first).
+
+    Sliced when options.slicing says so (see slicing.py).
+    """
+    tiles = plan_tiles(image_size(image), options.slicing, model.info.input_wh)
+    found, _ = _detect(model, image, options, watch or _Stopwatch(), tiles)
+    return found
+
+
+def _detect(
+    model: Model,
+    image: Pixels,
+    options: DetectOptions,
+    watch: _Stopwatch,
+    tiles: np.ndarray | None,
+) -> tuple[Detections, SlicingSummary | None]:
+    """The whole-image pass alone, or tiles (+ the whole-image pass) merged."""
+    slicing = options.slicing
+    if tiles is None or slicing is None:
+        return _detect_whole(model, image, options, watch), None
+    found = detect_tiles(model, image, tiles, options, watch)
+    # One tile already is the whole image at native scale (SAHI skips the pass then too).
+    whole_image = slicing.whole_image and len(tiles) > 1
+    if whole_image:
+        found = Detections.concatenate([found, _detect_whole(model, image, options, watch)])
+    found = merge_detections(
+        found,
+        method=slicing.merge,
+        metric=slicing.match_metric,
+        threshold=slicing.match_threshold,
+        class_agnostic=slicing.class_agnostic,
+        max_keep=options.max_detections,
+    )
+    watch.lap("postprocess")
+    tile_wh = slicing.tile_wh or model.info.input_wh
+    return found, SlicingSummary(len(tiles), tile_wh, slicing.overlap, whole_image)
+
+
+def _detect_whole(
+    model: Model, image: Pixels, options: DetectOptions, watch: _Stopwatch
+) -> Detections:
+    """One pass over the whole image, letterboxed to the model input."""
     info = model.info
-    layout = info.layout
-    canvas, box = letterbox(image, info.input_wh, centered=layout.centered)
     batch = np.empty((1, 3, info.input_wh[1], info.input_wh[0]), np.float32)
-    to_tensor(canvas, bgr=layout.bgr, scale=layout.input_scale, out=batch[0])
+    box = fill_slot(image, batch[0], info)
     watch.lap("preprocess")
     output = model.run(batch)
     watch.lap("inference")
-    num_classes = len(info.class_names)
-    candidates = layout.decoder(output, info.input_wh, options.confidence, num_classes)
-    found = postprocess(candidates, options, needs_nms=layout.needs_nms)
-    image_wh = (image.shape[1], image.shape[0])
-    found = Detections(box.to_image(found.xyxy, image_wh), found.confidence, found.class_id)
+    found = view_detections(output, box, image_size(image), options, info)
     watch.lap("postprocess")
     return found
 
@@ -71,12 +110,21 @@ def detect_bytes(
 ) -> DetectionResult:
     """Encoded image bytes -> DetectionResult; raises InvalidImage / PayloadTooLarge.
 
-    A large JPEG is decoded at a reduced scale (see decode_scaled); boxes come back in
-    full-size image pixels all the same.
+    The tile plan (and its too_many_tiles check) comes from the header, before decoding.
+    A sliced image stays a PIL image that tiles are cropped from: a numpy copy of it would add
+    3 bytes a pixel to the 4 PIL holds (192 MB at 8000x8000). An unsliced large JPEG is decoded
+    at a reduced scale (draft.py); boxes come back in full-size image pixels all the same.
     """
     watch = _Stopwatch()
-    decoded = decode_scaled(data, max_pixels=max_pixels, min_size_wh=model.info.input_wh)
+    opened = open_image(data, max_pixels=max_pixels)
+    tiles = plan_tiles(oriented_size(opened), options.slicing, model.info.input_wh)
+    if tiles is not None:
+        image = to_rgb_image(opened)
+        watch.lap("decode")
+        found, summary = _detect(model, image, options, watch, tiles)
+        return DetectionResult(found, image_size(image), watch.total(), summary)
+    decoded = decode_opened(opened, model.info.input_wh)
     watch.lap("decode")
-    found = detect_array(model, decoded.pixels, options, watch=watch)
+    found = _detect_whole(model, decoded.pixels, options, watch)
     found = Detections(decoded.to_image(found.xyxy), found.confidence, found.class_id)
     return DetectionResult(found, decoded.image_wh, watch.total())

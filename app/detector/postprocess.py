@@ -9,6 +9,7 @@ import numpy as np
 from .decode import Candidates
 from .detections import Detections
 from .nms import nms
+from .slicing import SlicingOptions
 
 # Most candidates fed to NMS, best first (the Ultralytics convention): bounds the cost of a
 # confidence of 0.001 on a model with thousands of rows.
@@ -23,6 +24,8 @@ class DetectOptions:
     (how COCO mAP is measured); False keeps only each box's best class.
     agnostic: NMS across classes instead of within each class.
     class_ids: keep only these classes (applied before NMS); None keeps all.
+    slicing: small-object mode (tiles + merge, see slicing.py); None (or mode "off") runs the
+    model once on the whole image.
     """
 
     confidence: float = 0.25
@@ -31,6 +34,7 @@ class DetectOptions:
     class_ids: frozenset[int] | None = None
     multi_label: bool = True
     agnostic: bool = False
+    slicing: SlicingOptions | None = None
 
 
 def select_labels(candidates: Candidates, options: DetectOptions) -> Detections:

@@ -2,45 +2,94 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
-import math
+import struct
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImage, PayloadTooLarge
+from .sniff import ACCEPTED_FORMATS, ACCEPTED_NAMES, sniff, webp_size
 
 PAD_VALUE = 114  # grey used by every YOLO family for letterbox padding
+# Baseline JPEGs have 1 scan and progressive ones about 10; thousands are a CPU-time bomb.
+MAX_JPEG_SCANS = 100
+# What Pillow raises on malformed data, besides its own OSError/ValueError family.
+_PILLOW_FAILURES = (
+    OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError,
+    ZeroDivisionError,
+)  # fmt: skip
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
-_AXIS_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF: transpose, rotate 90 / 270, transverse
+# EXIF orientations 5-8 turn the image a quarter, swapping width and height.
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+
+
+@contextlib.contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    """Silence Pillow's warnings: it warns on malformed metadata (and on pixel counts we check
+    ourselves) and goes on; whether the pixels decode is what decides, and it raises if not."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"PIL\.")
+        yield
 
 
 def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Open image bytes lazily and enforce the pixel limit from the header alone.
 
-    Nothing is decoded here, so a tiny file claiming a huge canvas costs nothing.
+    Nothing is decoded here, so a tiny file claiming a huge canvas costs nothing. Only
+    ACCEPTED_FORMATS are tried: no other Pillow plugin ever sees the bytes.
     """
     if not data:
         raise InvalidImage("The image is empty (0 bytes).", code="empty_image")
+    canvas_wh = webp_size(data)
+    if canvas_wh is not None and canvas_wh[0] * canvas_wh[1] > max_pixels:
+        raise _too_many_pixels(canvas_wh, max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        with _quiet_pillow():
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(None, max_pixels) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImage(
-            "The data is not a supported image (JPEG, PNG, WebP, BMP, GIF or TIFF).",
-            code="unsupported_image_format",
-        ) from exc
+        # Pillow's own guard (twice Image.MAX_IMAGE_PIXELS) fired before ours could.
+        raise _too_many_pixels(None, min(max_pixels, _pillow_max_pixels())) from exc
+    except UnidentifiedImageError as exc:
+        raise _unidentified(data) from exc
+    except _PILLOW_FAILURES as exc:
+        raise _corrupt("The image header could not be read") from exc
     width_px, height_px = image.size
     if width_px * height_px > max_pixels:
         raise _too_many_pixels(image.size, max_pixels)
     if width_px < 1 or height_px < 1:
-        raise InvalidImage("The image has no pixels.", code="invalid_image")
+        raise _corrupt(f"The image claims a size of {width_px}x{height_px} pixels")
+    _check_jpeg_scans(image, data)
     return image
+
+
+def _unidentified(data: bytes) -> InvalidImage:
+    kind, accepted = sniff(data) or ("not a recognised image", False)
+    if accepted:
+        return _corrupt(f"The data starts like {kind} but its header cannot be read")
+    if kind.startswith("not "):
+        what = f"The data is {kind}"
+    else:
+        what = f"The data looks like {kind}, which is not a supported image format"
+    return InvalidImage(f"{what}; send {ACCEPTED_NAMES}.", code="unsupported_image_format")
+
+
+def _corrupt(what: str) -> InvalidImage:
+    return InvalidImage(f"{what}; the file may be truncated or corrupt.", code="corrupt_image")
+
+
+def _check_jpeg_scans(image: Image.Image, data: bytes) -> None:
+    """Refuse progressive JPEGs with absurd scan counts: each scan re-walks the whole image."""
+    # Entropy-coded data escapes 0xFF as FF 00, so FF DA only occurs as a start-of-scan marker.
+    if image.format in ("JPEG", "MPO") and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+        raise PayloadTooLarge(
+            f"The JPEG has more than the limit of {MAX_JPEG_SCANS} scans.",
+            code="image_too_large",
+        )
 
 
 def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTooLarge:
@@ -51,32 +100,62 @@ def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> PayloadTo
     )
 
 
+def _pillow_max_pixels() -> int:
+    return 2 * (Image.MAX_IMAGE_PIXELS or 0)
+
+
 def to_rgb_array(image: Image.Image) -> np.ndarray:
     """Decode the first frame, apply EXIF orientation, return (H, W, 3) uint8 RGB."""
+    return np.asarray(to_rgb_image(image))
+
+
+def to_rgb_image(image: Image.Image) -> Image.Image:
+    """Decode the first frame, apply EXIF orientation, return an RGB PIL image.
+
+    The sliced path crops tiles from this directly, so a big image is held once (as PIL
+    holds it) rather than again as a numpy copy.
+    """
+    with _decoding():
+        image.seek(0)
+        # In place: the copying form duplicates the whole decoded image even when upright.
+        ImageOps.exif_transpose(image, in_place=True)
+        return _as_rgb(image)
+
+
+def oriented_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) after EXIF orientation; from the header (PNG may need a decode)."""
+    with _decoding():
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    width_px, height_px = image.size
+    if orientation in _TRANSPOSING_ORIENTATIONS:
+        return height_px, width_px
+    return width_px, height_px
+
+
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """Decoder failures become 422 corrupt_image; bomb warnings are the pixel limit's job."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image.seek(0)
-            # In place: otherwise an upright image (most of them) is copied for nothing.
-            ImageOps.exif_transpose(image, in_place=True)
-            return _as_rgb(image)
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImage(
-            "The image could not be decoded; the file may be truncated or corrupt.",
-            code="corrupt_image",
-        ) from exc
+        with _quiet_pillow():
+            yield
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(None, _pillow_max_pixels()) from exc
+    except _PILLOW_FAILURES as exc:
+        raise _corrupt("The image could not be decoded") from exc
 
 
-def _as_rgb(image: Image.Image) -> np.ndarray:
+def _as_rgb(image: Image.Image) -> Image.Image:
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "I":
         # convert("RGB") clips 16-bit values at 255; scale the full range down instead.
         values = np.asarray(image, dtype=np.float32)
         peak = 65535.0 if image.mode != "I" or values.max() > 255 else 255.0
         grey = np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
+        return Image.fromarray(grey).convert("RGB")
     if image.mode == "F":
-        grey = np.clip(np.asarray(image), 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
+        # NaN and infinities in float TIFFs would make the uint8 cast undefined.
+        values = np.nan_to_num(np.asarray(image), nan=0.0, posinf=255.0, neginf=0.0)
+        grey = np.clip(values, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         # Transparent pixels take the pad grey, which the models treat as background.
         rgba = image.convert("RGBA")
@@ -84,67 +163,13 @@ def _as_rgb(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(background, rgba)
     if image.mode != "RGB":
         image = image.convert("RGB")
-    return np.asarray(image)
+    image.load()
+    return image
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
     """Image bytes -> (H, W, 3) uint8 RGB, EXIF-oriented, first frame only."""
     return to_rgb_array(open_image(data, max_pixels=max_pixels))
-
-
-@dataclass(frozen=True)
-class DecodedImage:
-    """An image decoded for the model, possibly at a reduced JPEG scale.
-
-    pixels: (h, w, 3) uint8 RGB, EXIF-oriented; one pixel spans draft_scale x draft_scale
-    image pixels (draft_scale 1, 2, 4 or 8). image_wh: the full-size oriented image.
-    """
-
-    pixels: np.ndarray
-    draft_scale: int
-    image_wh: tuple[int, int]
-
-    def to_image(self, xyxy: np.ndarray) -> np.ndarray:
-        """(N, 4) xyxy in decoded px -> (N, 4) float32 xyxy in image px, clipped to the image."""
-        out = np.asarray(xyxy, dtype=np.float32) * np.float32(self.draft_scale)
-        np.clip(out[:, 0::2], 0, self.image_wh[0], out=out[:, 0::2])
-        np.clip(out[:, 1::2], 0, self.image_wh[1], out=out[:, 1::2])
-        return out
-
-
-def decode_scaled(
-    data: bytes, *, max_pixels: int, min_size_wh: tuple[int, int] | None
-) -> DecodedImage:
-    """Like decode_image, but a JPEG far larger than min_size_wh (the model input) is decoded
-    at 1/2, 1/4 or 1/8 scale in the DCT, several times cheaper than decoding every pixel and
-    resizing them away. The scale stops where letterboxing into min_size_wh still shrinks the
-    image, so the model never sees an upsampled picture. None decodes at full size (slicing).
-    """
-    image = open_image(data, max_pixels=max_pixels)
-    draft_scale, image_wh = _draft(image, min_size_wh) if min_size_wh else (1, None)
-    pixels = to_rgb_array(image)
-    return DecodedImage(pixels, draft_scale, image_wh or (pixels.shape[1], pixels.shape[0]))
-
-
-def _draft(image: Image.Image, fit_wh: tuple[int, int]) -> tuple[int, tuple[int, int] | None]:
-    """Ask the JPEG decoder for the smallest scale whose output is still at least the size
-    the letterbox shrinks the image to. Returns (scale, full-size oriented (w, h)), or
-    (1, None) where there is nothing to gain or the image is not a JPEG."""
-    if image.format not in ("JPEG", "MPO"):  # the formats that implement draft()
-        return 1, None
-    try:  # JPEG EXIF is in the header: reading it decodes no pixels
-        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-    except Exception:  # a damaged EXIF block: decode at full size, to_rgb_array reports it
-        return 1, None
-    stored_w, stored_h = image.size
-    image_wh = (stored_h, stored_w) if orientation in _AXIS_SWAPPING_ORIENTATIONS else image.size
-    shrink = min(fit_wh[0] / image_wh[0], fit_wh[1] / image_wh[1])
-    if shrink > 0.5:  # the smallest DCT reduction is 1/2
-        return 1, None
-    # The scale is uniform, so the stored axes need the same shrink as the oriented ones.
-    needed_wh = (max(1, math.ceil(stored_w * shrink)), max(1, math.ceil(stored_h * shrink)))
-    drafted = image.draft(None, needed_wh)
-    return (round(stored_w / drafted[1][2]), image_wh) if drafted else (1, None)
 
 
 @dataclass(frozen=True)
@@ -163,6 +188,18 @@ class Letterbox:
         np.clip(out[:, 0::2], 0, image_wh[0], out=out[:, 0::2])
         np.clip(out[:, 1::2], 0, image_wh[1], out=out[:, 1::2])
         return out
+
+    def offset(self, origin_xy: tuple[int, int]) -> Letterbox:
+        """The same placement for a crop whose top-left corner is origin_xy in a larger image.
+
+        to_image of the result maps input px straight to the larger image's px (a tile's
+        boxes to the whole image's), clipping to that image rather than to the crop.
+        """
+        return Letterbox(
+            self.scale,
+            self.pad_x_px - origin_xy[0] * self.scale,
+            self.pad_y_px - origin_xy[1] * self.scale,
+        )
 
     def to_input(self, xyxy: np.ndarray) -> np.ndarray:
         """(N, 4) xyxy in image px -> (N, 4) float32 xyxy in input px."""
@@ -192,14 +229,20 @@ def fit_letterbox(
 
 
 def letterbox(
-    image: np.ndarray, input_wh: tuple[int, int], *, centered: bool
+    image: np.ndarray | Image.Image, input_wh: tuple[int, int], *, centered: bool
 ) -> tuple[np.ndarray, Letterbox]:
-    """(H, W, 3) uint8 -> ((input_h, input_w, 3) uint8 canvas padded with grey 114, Letterbox)."""
-    height_px, width_px = image.shape[:2]
+    """(H, W, 3) uint8 or RGB PIL image -> ((input_h, input_w, 3) uint8 canvas, Letterbox).
+
+    The canvas is padded with grey 114. A PIL image is resized as it is, never copied whole.
+    """
+    is_pil = isinstance(image, Image.Image)
+    width_px, height_px = image.size if is_pil else (image.shape[1], image.shape[0])
     box, (resized_w, resized_h) = fit_letterbox((width_px, height_px), input_wh, centered=centered)
-    if (resized_w, resized_h) != (width_px, height_px):
-        resized = Image.fromarray(image).resize((resized_w, resized_h), Image.Resampling.BILINEAR)
-        image = np.asarray(resized)
+    if is_pil or (resized_w, resized_h) != (width_px, height_px):
+        pil = image if is_pil else Image.fromarray(image)
+        if (resized_w, resized_h) != (width_px, height_px):
+            pil = pil.resize((resized_w, resized_h), Image.Resampling.BILINEAR)
+        image = np.asarray(pil)
     canvas = np.full((input_wh[1], input_wh[0], 3), PAD_VALUE, dtype=np.uint8)
     x0, y0 = int(box.pad_x_px), int(box.pad_y_px)
     canvas[y0 : y0 + resized_h, x0 : x0 + resized_w] = image

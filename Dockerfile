@@ -1,0 +1,25 @@
+# The AWS Lambda image of the detection API (also runs as a plain HTTP server; see README).
+#   docker build --platform linux/amd64 -t small-object-detect .
+# The model must be in model/ first (scripts/setup.sh or `python -m app.fetch_model` puts it
+# there), or let the build fetch it with the project's verified fetcher:
+#   docker build --platform linux/amd64 --build-arg FETCH_MODEL=1 -t small-object-detect .
+FROM public.ecr.aws/lambda/python:3.12
+
+# Runtime dependencies only (no test or lint tools), in their own layer for caching.
+COPY requirements.txt ${LAMBDA_TASK_ROOT}/
+RUN pip install --no-cache-dir -r ${LAMBDA_TASK_ROOT}/requirements.txt
+
+COPY app/ ${LAMBDA_TASK_ROOT}/app/
+COPY handler.py ${LAMBDA_TASK_ROOT}/
+COPY model/ ${LAMBDA_TASK_ROOT}/model/
+
+# An image without its model would only answer 503: refuse to build one.
+ARG FETCH_MODEL=0
+ARG MODEL_FILE=yolox_nano.onnx
+RUN if [ "${FETCH_MODEL}" = 1 ]; then python3 -m app.fetch_model; fi \
+ && if [ ! -s "${LAMBDA_TASK_ROOT}/model/${MODEL_FILE}" ]; then \
+      echo "model/${MODEL_FILE} is missing: run scripts/setup.sh (or python -m app.fetch_model)" \
+           "before building, or build with --build-arg FETCH_MODEL=1" >&2; exit 1; fi
+
+# The model loads (with one warm-up inference) when Lambda imports handler during init.
+CMD ["handler.handler"]

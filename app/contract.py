@@ -1,0 +1,217 @@
+"""The API contract as JSON Schemas (2020-12): the one source the OpenAPI document is built from.
+
+`app/schemas.py` does the validating; tests hold it to these schemas (tests/test_openapi.py runs
+the same payloads through both, and schemathesis fuzzes the live app against the document).
+A new request option is one entry in DETECT_OPTIONS; a new response field is one entry in
+DETECT_RESPONSE_PROPERTIES.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .detector.slicing import (
+    MATCH_METRICS,
+    MAX_OVERLAP,
+    MAX_TILE_PX,
+    MERGE_METHODS,
+    MIN_TILE_PX,
+    SLICING_MODES,
+)
+from .schemas import MAX_DETECTIONS_LIMIT
+
+_UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+IMAGE_FIELD = {
+    "type": "string",
+    "minLength": 1,
+    "description": "The image, base64 (standard or URL-safe, padding optional, whitespace "
+    "ignored, optional data:image/...;base64, prefix). JPEG, PNG, WebP, BMP, GIF or TIFF.",
+}
+
+_TILE_SIDE = {"type": "integer", "minimum": MIN_TILE_PX, "maximum": MAX_TILE_PX}
+
+# Every POST /detect option besides "image", by JSON field name.
+DETECT_OPTIONS: dict[str, dict[str, Any]] = {
+    "confidence": {**_UNIT, "description": "Minimum score (server default DEFAULT_CONFIDENCE)."},
+    "iou": {**_UNIT, "description": "NMS IoU threshold (server default DEFAULT_IOU)."},
+    "max_detections": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_DETECTIONS_LIMIT,
+        "description": "Most detections returned (server default DEFAULT_MAX_DETECTIONS).",
+    },
+    "classes": {
+        "type": "array",
+        "minItems": 1,
+        "items": {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]},
+        "description": "Keep only these labels (case-insensitive) and/or class ids; "
+        "GET /model lists them.",
+    },
+    "multi_label": {
+        "type": "boolean",
+        "default": True,
+        "description": "Report a box once per class that passes (false: its best class only).",
+    },
+    "agnostic": {"type": "boolean", "default": False, "description": "NMS across classes."},
+    "annotate": {
+        "type": "boolean",
+        "default": False,
+        "description": 'Add "annotated_image": the image as JPEG with the boxes drawn.',
+    },
+    "slicing": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Small-object mode: tiles at native resolution merged with a whole-image "
+        "pass (server defaults SLICING_*).",
+        "properties": {
+            "mode": {"enum": list(SLICING_MODES)},
+            "tile": {
+                "anyOf": [
+                    _TILE_SIDE,
+                    {
+                        "type": "array",
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "items": {
+                            "type": "integer",
+                            "minimum": MIN_TILE_PX,
+                            "maximum": MAX_TILE_PX,
+                        },
+                    },
+                ]
+            },
+            "overlap": {"type": "number", "minimum": 0, "maximum": MAX_OVERLAP},
+            "whole_image": {"type": "boolean"},
+            "merge": {"enum": list(MERGE_METHODS)},
+            "match_metric": {"enum": list(MATCH_METRICS)},
+            "match_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+            "class_agnostic": {"type": "boolean"},
+        },
+    },
+}
+
+# Every POST /detect 200 field, by name; REQUIRED_RESPONSE_FIELDS are always present.
+DETECT_RESPONSE_PROPERTIES: dict[str, dict[str, Any]] = {
+    "detections": {"type": "array", "items": ref("Detection")},
+    "count": {"type": "integer", "minimum": 0},
+    "image": ref("ImageSize"),
+    "model": ref("ModelSummary"),
+    "timings_ms": {
+        "type": "object",
+        "required": ["total"],
+        "additionalProperties": {"type": "number", "minimum": 0},
+    },
+    "annotated_image": {
+        "type": "string",
+        "contentEncoding": "base64",
+        "contentMediaType": "image/jpeg",
+        "description": 'With "annotate": the image with boxes and labels drawn, base64 JPEG '
+        "(scaled down to at most 2048 px on its longer side).",
+    },
+    "slicing": {
+        "type": "object",
+        "required": ["tiles", "tile", "overlap", "whole_image"],
+        "properties": {
+            "tiles": {"type": "integer", "minimum": 0},
+            "tile": {
+                "type": "object",
+                "properties": {
+                    "width": {"type": "integer", "minimum": 1},
+                    "height": {"type": "integer", "minimum": 1},
+                },
+            },
+            "overlap": {"type": "number", "minimum": 0},
+            "whole_image": {"type": "boolean"},
+        },
+    },
+}
+REQUIRED_RESPONSE_FIELDS = ["detections", "count", "image", "model", "timings_ms"]
+
+
+def _object(properties: dict, required: list[str] | None = None, **extra: Any) -> dict:
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    schema["required"] = list(properties) if required is None else required
+    return {**schema, **extra}
+
+
+_SIZE = {"type": "integer", "minimum": 1}
+_PX = {"type": "number", "minimum": 0}
+_INT_PX = {"type": "integer", "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0}
+
+# The schemas that do not depend on the server; component_schemas() adds the rest.
+FIXED_SCHEMAS: dict[str, dict] = {
+    "DetectRequest": _object({"image": IMAGE_FIELD, **DETECT_OPTIONS}, ["image"]),
+    "DetectResponse": _object(DETECT_RESPONSE_PROPERTIES, REQUIRED_RESPONSE_FIELDS),
+    "Detection": _object(
+        {
+            "label": {"type": "string"},
+            "class_id": {"type": "integer", "minimum": 0},
+            "confidence": _UNIT,
+            "box": ref("Box"),
+        }
+    ),
+    "Box": _object({name: _PX for name in ("x1", "y1", "x2", "y2")}),
+    "ImageSize": _object({"width": _SIZE, "height": _SIZE}),
+    "Health": _object(
+        {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "model": {"type": ["string", "null"]},
+        }
+    ),
+    "Error": _object(
+        {
+            "error": _object(
+                {
+                    "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                    "message": {"type": "string", "minLength": 1},
+                }
+            )
+        }
+    ),
+    "DeepStackPrediction": _object(
+        {"label": {"type": "string"}, "confidence": _UNIT}
+        | {name: _INT_PX for name in ("x_min", "y_min", "x_max", "y_max")}
+    ),
+    "DeepStackResponse": _object(
+        {
+            "success": {"const": True},
+            "predictions": {"type": "array", "items": ref("DeepStackPrediction")},
+            "count": _COUNT,
+            "inferenceMs": _COUNT,
+            "processMs": _COUNT,
+            "code": {"const": 200},
+        }
+    ),
+    "DeepStackError": _object(
+        {
+            "success": {"const": False},
+            "error": {"type": "string", "minLength": 1},
+            "code": {"type": "integer", "minimum": 400, "maximum": 599},
+        }
+    ),
+}
+
+
+def component_schemas(layouts: list[str]) -> dict[str, dict]:
+    """Every named schema of the document (a fresh copy); layouts: the model formats known."""
+    summary = {
+        "name": {"type": "string"},
+        "format": {"type": "string", "enum": layouts},
+        "input": ref("ImageSize"),
+    }
+    description = {
+        **summary,
+        "dynamic_batch": {"type": "boolean"},
+        "num_classes": {"type": "integer", "minimum": 1},
+        "labels": {"type": "array", "items": {"type": "string"}},
+    }
+    schemas = {"ModelSummary": _object(summary), "ModelDescription": _object(description)}
+    return copy.deepcopy({**FIXED_SCHEMAS, **schemas})

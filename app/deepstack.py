@@ -1,0 +1,133 @@
+"""POST /v1/vision/detection: the DeepStack / CodeProject.AI object detection API, so that Blue
+Iris, Agent DVR and Home Assistant's DeepStack integration can use this server unchanged."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .config import Settings
+from .detector import (
+    DetectionError,
+    Detections,
+    InvalidRequest,
+    ModelError,
+    ModelInfo,
+    UnsupportedMediaType,
+    detect_bytes,
+)
+from .detector.labels import label_for
+from .errors import _http_error as standard_http_error  # the same sentences as other routes
+from .schemas import DetectRequest, parse_detect_request
+from .uploads import multipart_file
+
+bp = Blueprint("deepstack", __name__)
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_CONFIDENCE = 0.4  # DeepStack's documented default
+# The decimal spellings of [0, 1]; empty means the default. The OpenAPI document uses it too.
+MIN_CONFIDENCE_PATTERN = r"^(|0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)$"
+
+
+@bp.post("/v1/vision/detection")
+def detection():
+    started = time.perf_counter()
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType(
+            'POST /v1/vision/detection takes multipart/form-data with an "image" file.'
+        )
+    settings = current_app.extensions["settings"]
+    model = current_app.extensions.get("model")
+    if model is None:
+        raise ModelError("The model is not loaded, so detection is unavailable.")
+    parsed = _parse_request(settings, model.info)
+    result = detect_bytes(
+        model, parsed.image_bytes, parsed.options, max_pixels=settings.max_image_pixels
+    )
+    predictions = deepstack_predictions(result.detections, model.info.class_names)
+    g.detection_count = len(predictions)  # for the metrics (app/observability.py)
+    return jsonify(
+        {
+            "success": True,
+            "predictions": predictions,
+            "count": len(predictions),
+            "inferenceMs": round(result.timings_ms.get("inference", 0.0)),
+            "processMs": round((time.perf_counter() - started) * 1000),
+            "code": 200,
+        }
+    )
+
+
+def _parse_request(settings: Settings, model: ModelInfo) -> DetectRequest:
+    """The form, as a POST /detect payload through the same validation.
+
+    Slicing is deliberately not set: like an omitted "slicing" field, it then follows the
+    server's configuration (the SLICING_* settings).
+    """
+    payload = {
+        "confidence": _min_confidence(request.form.get("min_confidence")),
+        "multi_label": False,  # one label per box: NVR software counts objects
+    }
+    return parse_detect_request(
+        payload,
+        settings,
+        model,
+        max_image_bytes=settings.max_image_bytes,
+        image_bytes=multipart_file(request.files, "image"),
+    )
+
+
+def _min_confidence(raw: str | None) -> float:
+    if raw is None or raw == "":
+        return DEFAULT_MIN_CONFIDENCE
+    if not re.fullmatch(MIN_CONFIDENCE_PATTERN, raw):
+        raise InvalidRequest('The form field "min_confidence" must be a number between 0 and 1.')
+    return float(raw)
+
+
+def deepstack_predictions(found: Detections, class_names: tuple[str, ...]) -> list[dict]:
+    """Detections in image px -> DeepStack predictions: integer px, rounded outwards, so the
+    integer box always contains the detected one."""
+    boxes = found.xyxy.tolist()
+    return [
+        {
+            "label": label_for(class_names, class_id),
+            "confidence": round(confidence, 4),
+            "x_min": math.floor(box[0]),
+            "y_min": math.floor(box[1]),
+            "x_max": math.ceil(box[2]),
+            "y_max": math.ceil(box[3]),
+        }
+        for box, confidence, class_id in zip(
+            boxes, found.confidence.tolist(), found.class_id.tolist(), strict=True
+        )
+    ]
+
+
+def _deepstack_error(status: int, message: str):
+    return jsonify({"success": False, "error": message, "code": status}), status
+
+
+@bp.errorhandler(DetectionError)
+def _detection_error(exc: DetectionError):
+    if exc.http_status >= 500:
+        log.error("%s: %s", exc.code, exc.message)
+    return _deepstack_error(exc.http_status, exc.message)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    response = standard_http_error(exc)
+    return _deepstack_error(response.status_code, response.get_json()["error"]["message"])
+
+
+@bp.errorhandler(Exception)
+def _unexpected_error(exc: Exception):
+    log.exception("unhandled error")
+    # Internals go to the log only, as on every other route.
+    return _deepstack_error(500, "An unexpected error occurred; it has been logged.")

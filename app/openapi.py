@@ -1,0 +1,180 @@
+"""GET /openapi.json: the OpenAPI 3.1 document, built from the schemas in app/contract.py."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from .config import Settings
+from .contract import component_schemas, ref
+from .deepstack import MIN_CONFIDENCE_PATTERN
+from .detector import ModelInfo
+from .detector.decode import LAYOUTS
+from .uploads import QUERY_OPTIONS
+
+bp = Blueprint("openapi", __name__)
+
+API_VERSION = "0.1.0"
+# A 4x4 grey PNG: the smallest request that gets a 200, for the docs and schemathesis' examples.
+EXAMPLE_IMAGE_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAFElEQVR42mMsKipigAEmBiSAmwMAQ9ABXrEIB6EAAAAA"
+    "SUVORK5CYII="
+)
+# Statuses every operation may answer, besides its own (a hook that refuses requests adds here).
+COMMON_ERROR_STATUSES = ("500",)
+_ERROR_MEANINGS = {
+    "400": "The request is malformed; the message says which field and why.",
+    "413": "The body or the image is over a configured limit.",
+    "415": "The body is in a content type this route does not take.",
+    "422": "The data is not an image that can be decoded.",
+    "500": "An unexpected error; the detail is in the server log.",
+    "503": "The model is not loaded.",
+}
+_BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
+
+
+def _errors(*statuses: str, schema: str = "Error") -> dict[str, dict]:
+    return {
+        status: {
+            "description": _ERROR_MEANINGS[status],
+            "content": {"application/json": {"schema": ref(schema)}},
+        }
+        for status in (*statuses, *COMMON_ERROR_STATUSES)
+    }
+
+
+def _ok(description: str, schema: dict, media_type: str = "application/json") -> dict:
+    return {"200": {"description": description, "content": {media_type: {"schema": schema}}}}
+
+
+def _query_parameters(options: dict[str, dict]) -> list[dict]:
+    """Query options: the JSON field's schema unless QUERY_OPTIONS spells it differently."""
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": copy.deepcopy(option.schema or options[name]),
+        }
+        for name, option in QUERY_OPTIONS.items()
+    ]
+
+
+def _detect_operation(options: dict[str, dict]) -> dict:
+    upload = {"type": "object", "required": ["image"], "additionalProperties": False}
+    upload["properties"] = {"image": _BINARY}
+    return {
+        "summary": "Detect objects in an image",
+        "description": "JSON with a base64 image, or an upload: a raw image/* body or a "
+        "multipart `image` file. Options go in the JSON body or as query parameters (an "
+        "option given in both is a 400).",
+        "operationId": "detect",
+        "parameters": _query_parameters(options),
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": ref("DetectRequest"),
+                    "example": {"image": EXAMPLE_IMAGE_B64, "confidence": 0.25},
+                },
+                "image/*": {"schema": _BINARY},
+                "multipart/form-data": {
+                    "schema": upload,
+                    "encoding": {"image": {"contentType": "image/*"}},
+                },
+            },
+        },
+        "responses": {
+            **_ok("Detections in original-image pixels.", ref("DetectResponse")),
+            **_errors("400", "413", "415", "422", "503"),
+        },
+    }
+
+
+def _deepstack_operation() -> dict:
+    form = {"type": "object", "required": ["image"]}
+    # Form fields are text: documented as the exact decimal spellings of [0, 1] the route
+    # accepts; empty means the default, as DeepStack treats it (NVR clients send it empty).
+    min_confidence = {"type": "string", "pattern": MIN_CONFIDENCE_PATTERN, "default": "0.4"}
+    form["properties"] = {"image": _BINARY, "min_confidence": min_confidence}
+    return {
+        "summary": "DeepStack / CodeProject.AI compatible object detection",
+        "description": "For Blue Iris, Agent DVR and Home Assistant's DeepStack integration. "
+        "Integer pixel boxes; errors are {success: false, error, code}. Other form fields are "
+        "ignored, as DeepStack does.",
+        "operationId": "deepstackDetection",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": form,
+                    "encoding": {"image": {"contentType": "image/*"}},
+                }
+            },
+        },
+        "responses": {
+            **_ok("Detections, DeepStack style.", ref("DeepStackResponse")),
+            **_errors("400", "413", "415", "422", "503", schema="DeepStackError"),
+        },
+    }
+
+
+def _get(summary: str, responses: dict, operation_id: str) -> dict:
+    return {"get": {"summary": summary, "operationId": operation_id, "responses": responses}}
+
+
+def _paths(options: dict[str, dict]) -> dict[str, dict]:
+    html = {"type": "string"}
+    unavailable = {"description": "The model is not loaded.", **_ok("", ref("Health"))["200"]}
+    return {
+        "/detect": {"post": _detect_operation(options)},
+        "/v1/vision/detection": {"post": _deepstack_operation()},
+        "/health": _get(
+            "Liveness and model status",
+            {**_ok("The model is loaded.", ref("Health")), "503": unavailable, **_errors()},
+            "health",
+        ),
+        "/model": _get(
+            "The loaded model: format, input size, labels",
+            {**_ok("The model.", ref("ModelDescription")), **_errors("503")},
+            "model",
+        ),
+        "/openapi.json": _get(
+            "This document", {**_ok("OpenAPI 3.1.", {"type": "object"}), **_errors()}, "openapi"
+        ),
+        "/docs": _get("API docs page", {**_ok("HTML.", html, "text/html"), **_errors()}, "docs"),
+        "/": _get("Demo page", {**_ok("HTML.", html, "text/html"), **_errors()}, "demo"),
+    }
+
+
+def openapi_document(settings: Settings, model: ModelInfo | None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids."""
+    schemas = component_schemas(list(LAYOUTS))
+    options = schemas["DetectRequest"]["properties"]
+    options["confidence"]["default"] = settings.default_confidence
+    options["iou"]["default"] = settings.default_iou
+    options["max_detections"]["default"] = settings.default_max_detections
+    if model is not None:
+        class_id = options["classes"]["items"]["anyOf"][1]
+        class_id["maximum"] = len(model.class_names) - 1
+        options["classes"]["examples"] = [[model.class_names[0]]]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Small-object detection API",
+            "version": API_VERSION,
+            "description": "YOLO ONNX models on the CPU; boxes in original-image pixels.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": _paths(options),
+        "components": {"schemas": schemas},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    model = current_app.extensions.get("model")
+    settings = current_app.extensions["settings"]
+    return jsonify(openapi_document(settings, model.info if model else None))

@@ -1,0 +1,127 @@
+// The API docs page: renders /openapi.json and lets you try the operations from the browser.
+// A small self-contained renderer instead of Swagger UI: no CDN, nothing to vendor.
+"use strict";
+
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+};
+
+function schemaName(schema) {
+  return schema && schema.$ref ? schema.$ref.split("/").pop() : null;
+}
+
+function schemaSummary(schema) {
+  if (!schema) return "";
+  const name = schemaName(schema);
+  if (name) return el("a", { href: `#schema-${name}` }, name);
+  const bits = [schema.type || (schema.anyOf ? "anyOf" : "any")];
+  if (schema.contentMediaType) bits.push(schema.contentMediaType);
+  if (schema.enum) bits.push(`one of ${schema.enum.join(", ")}`);
+  if (schema.minimum !== undefined || schema.maximum !== undefined) {
+    bits.push(`[${schema.minimum ?? ""}, ${schema.maximum ?? ""}]`);
+  }
+  if (schema.default !== undefined) bits.push(`default ${JSON.stringify(schema.default)}`);
+  return bits.join(", ");
+}
+
+function parametersTable(parameters) {
+  if (!parameters || !parameters.length) return null;
+  const rows = parameters.map((p) =>
+    el("tr", {}, el("td", {}, el("code", {}, p.name)), el("td", {}, p.in),
+      el("td", {}, schemaSummary(p.schema)), el("td", {}, (p.schema && p.schema.description) || "")));
+  return el("table", {}, el("tr", {}, el("th", {}, "parameter"), el("th", {}, "in"),
+    el("th", {}, "schema"), el("th", {}, "meaning")), ...rows);
+}
+
+function requestBodyBlock(body) {
+  if (!body) return null;
+  const items = Object.entries(body.content).map(([type, media]) =>
+    el("details", {}, el("summary", {}, "request body ", el("code", {}, type), " — ", schemaSummary(media.schema)),
+      el("pre", {}, JSON.stringify(media.example ? { schema: media.schema, example: media.example } : media.schema, null, 2))));
+  return el("div", {}, ...items);
+}
+
+function responsesTable(responses) {
+  const rows = Object.entries(responses).map(([status, r]) => {
+    const media = Object.entries(r.content || {})[0];
+    return el("tr", {}, el("td", {}, status), el("td", {}, r.description || ""),
+      el("td", {}, media ? el("code", {}, media[0]) : ""), el("td", {}, media ? schemaSummary(media[1].schema) : ""));
+  });
+  return el("table", {}, el("tr", {}, el("th", {}, "status"), el("th", {}, "meaning"),
+    el("th", {}, "type"), el("th", {}, "schema")), ...rows);
+}
+
+function shorten(value) {
+  // Long strings (an annotated_image) would swamp the page.
+  return JSON.stringify(value, (k, v) => (typeof v === "string" && v.length > 200 ? `${v.slice(0, 60)}… (${v.length} chars)` : v), 2);
+}
+
+function tryItForm(method, path, operation) {
+  const multipart = operation.requestBody && operation.requestBody.content["multipart/form-data"];
+  if (operation.requestBody && !multipart) return null;
+  const fields = [];
+  for (const p of operation.parameters || []) {
+    fields.push(el("label", {}, p.name, el("input", { name: p.name, "data-in": "query", size: "8",
+      placeholder: p.schema && p.schema.default !== undefined ? String(p.schema.default) : "" })));
+  }
+  const properties = multipart ? Object.entries(multipart.schema.properties) : [];
+  for (const [name, schema] of properties) {
+    const binary = schema.contentMediaType || schema.format === "binary";
+    fields.push(el("label", {}, name, el("input", binary ? { name, type: "file", "data-in": "form" }
+      : { name, "data-in": "form", size: "8", placeholder: schema.default !== undefined ? String(schema.default) : "" })));
+  }
+  const output = el("pre", { class: "try-output" });
+  const form = el("form", { class: "try" }, ...fields, el("button", { type: "submit" }, "Send"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const query = new URLSearchParams();
+    const data = new FormData();
+    for (const input of form.querySelectorAll("input")) {
+      if (input.type === "file") { if (input.files[0]) data.append(input.name, input.files[0]); }
+      else if (input.value !== "") (input.dataset.in === "query" ? query : data).append(input.name, input.value);
+    }
+    const url = path + (query.toString() ? `?${query}` : "");
+    output.textContent = `${method.toUpperCase()} ${url} …`;
+    const response = await fetch(url, multipart ? { method: "POST", body: data } : { method: method.toUpperCase() });
+    const type = response.headers.get("content-type") || "";
+    const text = type.includes("json") ? shorten(await response.json()) : `(${type}, ${(await response.text()).length} chars)`;
+    output.textContent = `${response.status}\n${text}`;
+    output.dataset.status = String(response.status);
+  });
+  return el("details", {}, el("summary", {}, "Try it"), form, output);
+}
+
+function operationSection(path, method, operation) {
+  return el("section", { class: "operation", "data-path": path, "data-method": method },
+    el("h2", {}, el("span", { class: `method ${method}` }, method.toUpperCase()), path),
+    el("p", {}, el("strong", {}, operation.summary || "")),
+    operation.description ? el("p", { class: "hint" }, operation.description) : null,
+    parametersTable(operation.parameters), requestBodyBlock(operation.requestBody),
+    responsesTable(operation.responses), tryItForm(method, path, operation));
+}
+
+async function main() {
+  const doc = await (await fetch("/openapi.json")).json();
+  document.getElementById("title").textContent = doc.info.title;
+  document.getElementById("version").textContent = `version ${doc.info.version}, OpenAPI ${doc.openapi}`;
+  document.getElementById("description").textContent = doc.info.description || "";
+  const sections = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item)) sections.push(operationSection(path, method, operation));
+  }
+  document.getElementById("operations").replaceChildren(...sections);
+  const schemas = Object.entries(doc.components.schemas).map(([name, schema]) =>
+    el("div", { id: `schema-${name}` }, el("h3", {}, name), el("pre", {}, JSON.stringify(schema, null, 2))));
+  document.getElementById("schemas").replaceChildren(...schemas);
+  document.body.dataset.ready = "true";
+}
+
+main().catch((error) => {
+  document.getElementById("operations").textContent = `Could not load /openapi.json: ${error.message}`;
+});

@@ -1,0 +1,256 @@
+"""Benchmark: our sliced inference vs the bare session.run floor vs SAHI 0.12, plus peak memory.
+
+    .venv/bin/pip install -r requirements-bench.txt
+    .venv/bin/python bench/slicing.py                      # both models, 3 rounds, conf 0.001
+    .venv/bin/python bench/slicing.py --confidence 0.25 --models yolox_nano --rounds 5
+    .venv/bin/python bench/slicing.py --models yolox_nano+dynamic   # batches of 8 tiles
+
+On ../shared/data/aerial-cars-sample (decoded once; every method gets the same RGB arrays), with
+the reference settings: COCO car/bus/truck, per-view NMS IoU 0.65, <= 500 boxes, tiles at the
+model input with 20% overlap, a whole-image pass, class-aware NMS merge at IoU 0.5. Methods run
+interleaved image by image, in rotating order, so load from other processes hits all alike;
+times are medians over rounds. Then an 8000x8000 JPEG, each method in a fresh process: peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from app.detector import DetectOptions, Model, detect_array, detect_bytes, load_model  # noqa: E402
+from app.detector.preprocess import decode_image  # noqa: E402
+from app.detector.sliced import fill_slot  # noqa: E402
+from app.detector.slicing import SlicingOptions, plan_tiles  # noqa: E402
+from bench.sahi_baseline import run_sahi, sahi_model  # noqa: E402
+from tests.evaluation import coco_scores, yolo_labels_to_coco  # noqa: E402
+
+SHARED = REPO_ROOT.parent / "shared"
+AERIAL = SHARED / "data" / "aerial-cars-sample"
+VEHICLES = frozenset({2, 5, 7})  # COCO car, bus, truck
+SLICING = SlicingOptions(mode="on", overlap=0.2, whole_image=True, merge="nms", match_threshold=0.5)
+SAHI_SETTINGS = {  # the same slicing, in SAHI's words
+    "overlap_height_ratio": SLICING.overlap,
+    "overlap_width_ratio": SLICING.overlap,
+    "perform_standard_pred": SLICING.whole_image,
+    "postprocess_type": "NMS",
+    "postprocess_match_metric": "IOU",
+    "postprocess_match_threshold": SLICING.match_threshold,
+    "postprocess_class_agnostic": SLICING.class_agnostic,
+}
+BIG_SIDE_PX = 8000
+METHODS = ("ours", "floor", "sahi")
+
+
+def premade_views(model: Model, image: np.ndarray) -> list[np.ndarray]:
+    """The (1, 3, H, W) inputs our sliced run feeds: every tile, then the whole image."""
+    info = model.info
+    tiles = plan_tiles((image.shape[1], image.shape[0]), SLICING, info.input_wh)
+    views = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in tiles.tolist()]
+    if SLICING.whole_image and len(tiles) > 1:
+        views.append(image)
+    tensors = []
+    for view in views:
+        tensor = np.empty((1, 3, info.input_wh[1], info.input_wh[0]), np.float32)
+        fill_slot(view, tensor[0], info)
+        tensors.append(tensor)
+    return tensors
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def measure(model: Model, images: list[np.ndarray], options: DetectOptions, rounds: int) -> dict:
+    """Per method: total seconds per round, and the first round's outputs (for AP)."""
+    detector = sahi_model(model, options)
+    session, input_name = model.session, model.info.input_name
+    tile_wh = model.info.input_wh
+
+    def floor(tensors):
+        return [session.run(None, {input_name: t}) for t in tensors]
+
+    totals = {name: [0.0] * rounds for name in METHODS}
+    outputs: dict[str, list] = {"ours": [], "sahi": []}
+    for round_index in range(rounds):
+        for n, image in enumerate(images):
+            tensors = premade_views(model, image)
+            methods = {
+                "ours": lambda image=image: detect_array(model, image, options),
+                "floor": lambda tensors=tensors: floor(tensors),
+                "sahi": lambda image=image: run_sahi(detector, image, tile_wh, SAHI_SETTINGS),
+            }
+            names = list(methods)
+            for name in names[n % 3 :] + names[: n % 3]:  # rotate who goes first
+                seconds, result = timed(methods[name])
+                totals[name][round_index] += seconds
+                if round_index == 0 and name in outputs:
+                    outputs[name].append(result)
+    return {"totals": totals, "outputs": outputs}
+
+
+def ap50(truth: dict, ours: list, sahi: list) -> tuple[float, float]:
+    """AP50 of both methods' first-round outputs, scored as the accuracy test scores them."""
+    rows_ours, rows_sahi = [], []
+    for image, found, predictions in zip(truth["images"], ours, sahi, strict=True):
+        for xyxy, score in zip(found.xyxy.tolist(), found.confidence.tolist(), strict=True):
+            rows_ours.append(_coco_row(image["id"], xyxy, score))
+        for p in predictions:
+            xyxy = [p.bbox.minx, p.bbox.miny, p.bbox.maxx, p.bbox.maxy]
+            rows_sahi.append(_coco_row(image["id"], xyxy, p.score.value))
+    return (
+        coco_scores(truth, rows_ours, max_dets=500)["ap50"],
+        coco_scores(truth, rows_sahi, max_dets=500)["ap50"],
+    )
+
+
+def _coco_row(image_id: int, xyxy: list[float], score: float) -> dict:
+    x1, y1, x2, y2 = xyxy
+    bbox = [x1, y1, x2 - x1, y2 - y1]
+    return {"image_id": image_id, "category_id": 1, "bbox": bbox, "score": score}
+
+
+def speed_table(names: list[str], confidence: float, rounds: int, limit: int | None) -> None:
+    truth = yolo_labels_to_coco(AERIAL / "images", AERIAL / "labels", "vehicle")
+    truth["images"] = truth["images"][:limit]
+    paths = [AERIAL / "images" / image["file_name"] for image in truth["images"]]
+    images = [decode_image(path.read_bytes(), max_pixels=10**9) for path in paths]
+    options = DetectOptions(
+        confidence=confidence, iou=0.65, max_detections=500, class_ids=VEHICLES, slicing=SLICING
+    )
+    print(f"aerial sample: {len(images)} images, confidence {confidence}, {rounds} rounds")
+    print(
+        "| model | views | ours s | floor s | SAHI s | ours/floor | SAHI/ours "
+        "| AP50 ours | AP50 SAHI |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    for name in names:
+        model = bench_model(name)
+        views = sum(len(premade_views(model, image)) for image in images)
+        result = measure(model, images, options, rounds)
+        ours, floor, sahi = (statistics.median(result["totals"][k]) for k in METHODS)
+        ap_ours, ap_sahi = ap50(truth, result["outputs"]["ours"], result["outputs"]["sahi"])
+        print(
+            f"| {name} | {views} | {ours:.2f} | {floor:.2f} | {sahi:.2f} | {ours / floor:.3f} "
+            f"| {sahi / ours:.2f} | {ap_ours:.4f} | {ap_sahi:.4f} |",
+            flush=True,
+        )
+
+
+def bench_model(name: str) -> Model:
+    """A ../shared model by name; "<name>+dynamic" is a dynamic-batch copy (ours then batches)."""
+    stem, _, variant = name.partition("+")
+    path = SHARED / "models" / f"{stem}.onnx"
+    if variant != "dynamic":
+        return load_model(path)
+    from tests.onnx_graphs import with_dynamic_batch
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = load_model(with_dynamic_batch(path, Path(folder) / path.name))
+    assert model.info.dynamic_batch, name
+    return model
+
+
+def make_big_jpeg(path: Path) -> None:
+    """An 8000x8000 mosaic of the aerial images (real content, so real detections), as JPEG."""
+    from PIL import Image
+
+    canvas = Image.new("RGB", (BIG_SIDE_PX, BIG_SIDE_PX))
+    sources = sorted((AERIAL / "images").iterdir())
+    x = y = row_h = 0
+    for n in range(10_000):
+        with Image.open(sources[n % len(sources)]) as source:
+            tile = source.convert("RGB")
+        if x + tile.width > BIG_SIDE_PX:
+            x, y, row_h = 0, y + row_h, 0
+        if y >= BIG_SIDE_PX:
+            break
+        canvas.paste(tile, (x, y))
+        x, row_h = x + tile.width, max(row_h, tile.height)
+    canvas.save(path, quality=90)
+
+
+def memory_child(path: Path, name: str, method: str) -> None:
+    """In a fresh process: load, detect twice, print peak RSS (VmHWM) and the faster time."""
+    model = load_model(SHARED / "models" / f"{name}.onnx")
+    baseline_mb = _vm_hwm_mb()
+    # The service defaults otherwise (slicing "auto": 576 tiles of 416 px).
+    options = DetectOptions(class_ids=VEHICLES, slicing=SlicingOptions())
+    seconds = []
+    for _ in range(2):
+        started = time.perf_counter()
+        if method == "ours":
+            result = detect_bytes(model, path.read_bytes(), options)
+            count, tiles = len(result.detections), result.slicing.tiles
+        else:
+            detector = sahi_model(model, options)
+            count = len(run_sahi(detector, str(path), model.info.input_wh, SAHI_SETTINGS))
+            tiles = None
+        seconds.append(time.perf_counter() - started)
+    report = {"peak_mb": _vm_hwm_mb(), "after_load_mb": baseline_mb, "seconds": min(seconds)}
+    print(json.dumps({**report, "detections": count, "tiles": tiles}))
+
+
+def _vm_hwm_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def memory_table(name: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "big.jpg"
+        make_big_jpeg(path)
+        size_mib = path.stat().st_size / 2**20
+        print(
+            f"\n{BIG_SIDE_PX}x{BIG_SIDE_PX} JPEG ({size_mib:.1f} MiB), {name}, confidence 0.25, "
+            "car/bus/truck, slicing defaults; each in a fresh process:"
+        )
+        print("| method | tiles | detections | seconds | RSS after model load MB | peak RSS MB |")
+        print("|---|---|---|---|---|---|")
+        for method in ("ours", "sahi"):
+            command = [sys.executable, __file__, "--memory-child", str(path), name, method]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"| {method} | {row['tiles'] or '-'} | {row['detections']} | {row['seconds']:.1f} "
+                f"| {row['after_load_mb']:.0f} | {row['peak_mb']:.0f} |",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["yolox_nano", "yolov8n_int8"])
+    parser.add_argument("--confidence", type=float, default=0.001)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--images", type=int, default=None, help="first N images only")
+    parser.add_argument("--skip-speed", action="store_true", help="only the 8000x8000 memory table")
+    parser.add_argument("--skip-memory", action="store_true", help="only the speed table")
+    parser.add_argument("--memory-child", nargs=3, metavar=("JPEG", "MODEL", "METHOD"))
+    args = parser.parse_args()
+    if args.memory_child:
+        path, name, method = args.memory_child
+        memory_child(Path(path), name, method)
+        return
+    if not args.skip_speed:
+        speed_table(args.models, args.confidence, args.rounds, args.images)
+    if not args.skip_memory:
+        memory_table(args.models[0])
+
+
+if __name__ == "__main__":
+    main()

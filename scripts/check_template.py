@@ -1,0 +1,142 @@
+"""Checks the CloudFormation template osls generated for what cfn-lint cannot know about us.
+
+Usage: python scripts/check_template.py .serverless/cloudformation-template-update-stack.json
+
+cfn-lint checks that the template is valid CloudFormation; this checks our own rules: every
+function is the container image, functions behind API Gateway stop within its 29 s, and IAM is
+least privilege (no wildcard actions or resources, S3 object access only under a key prefix,
+IoT publish only under a topic prefix, and the HTTP function touches neither S3 nor IoT).
+Prints one line per function with its permissions; exits 1 listing every violation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+API_GATEWAY_TIMEOUT_S = 29
+# s3:::bucket/prefix... (a non-empty prefix before any wildcard) and topic/prefix/...
+S3_OBJECT_ARN = re.compile(r"^arn:[^:]+:s3:::[a-z0-9.-]+/[^*]+\*?$")
+IOT_TOPIC_ARN = re.compile(r"^arn:[^:]+:iot:[^:]+:[^:]+:topic/[^*+#]+\*?$")
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))["Resources"]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _text(resource) -> str:
+    """An ARN as written: a string, or the string inside Fn::Sub; other intrinsics as JSON."""
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        sub = resource["Fn::Sub"]
+        return sub if isinstance(sub, str) else sub[0]
+    return resource if isinstance(resource, str) else json.dumps(resource, sort_keys=True)
+
+
+def role_statements(resources: dict, role_id: str) -> list[dict]:
+    role = resources.get(role_id, {})
+    policies = role.get("Properties", {}).get("Policies", [])
+    return [s for p in policies for s in _as_list(p["PolicyDocument"]["Statement"])]
+
+
+def statement_problems(statement: dict) -> list[str]:
+    """Wildcards and unscoped S3/IoT access in one Allow statement."""
+    if statement.get("Effect") != "Allow":
+        return []
+    problems = []
+    actions = [str(a) for a in _as_list(statement.get("Action", []))]
+    resources = [_text(r) for r in _as_list(statement.get("Resource", []))]
+    for action in actions:
+        if action == "*" or action.endswith(":*"):
+            problems.append(f"wildcard action {action}")
+    for arn in resources:
+        if arn == "*":
+            problems.append(f"wildcard resource for {actions}")
+        elif any(a.startswith("s3:") and a.endswith("Object") for a in actions):
+            if not S3_OBJECT_ARN.match(_resolved(arn)):
+                problems.append(f"S3 object access not limited to a key prefix: {arn}")
+        elif "iot:Publish" in actions and not IOT_TOPIC_ARN.match(_resolved(arn)):
+            problems.append(f"IoT publish not limited to a topic prefix: {arn}")
+    return problems
+
+
+def _resolved(arn: str) -> str:
+    """Pseudo parameters replaced by plausible values, so the patterns can look at the rest."""
+    for name, value in (("Partition", "aws"), ("Region", "us-east-1"), ("AccountId", "1")):
+        arn = arn.replace(f"${{AWS::{name}}}", value)
+    return arn
+
+
+def http_functions(resources: dict) -> set[str]:
+    """Logical ids of functions that API Gateway (REST or HTTP API) may invoke."""
+    found = set()
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::Permission" and str(
+            props.get("Principal", "")
+        ).startswith("apigateway"):
+            target = props.get("FunctionName", {})
+            found.add(target.get("Fn::GetAtt", [None])[0] if isinstance(target, dict) else target)
+    return found
+
+
+def function_problems(resources: dict, logical_id: str, http: bool) -> tuple[list[str], str]:
+    """(problems, summary line) for one AWS::Lambda::Function."""
+    props = resources[logical_id]["Properties"]
+    problems = []
+    if props.get("PackageType") != "Image":
+        problems.append("not a container image function")
+    if http and props.get("Timeout", 3) > API_GATEWAY_TIMEOUT_S:
+        problems.append(f"timeout {props['Timeout']} s behind API Gateway (max 29 s)")
+    role = props.get("Role", {})
+    role_id = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
+    statements = role_statements(resources, role_id) if role_id else []
+    if not statements:
+        problems.append(f"no inline policies found on its role {role_id}")
+    for statement in statements:
+        problems += statement_problems(statement)
+        actions = [str(a) for a in _as_list(statement.get("Action", []))]
+        if http and any(a.startswith(("s3:", "iot:")) for a in actions):
+            problems.append(f"the HTTP function may {actions}")
+    grants = sorted({str(a) for s in statements for a in _as_list(s.get("Action", []))})
+    command = props.get("ImageConfig", {}).get("Command", ["(image CMD)"])[0]
+    summary = (
+        f"{props.get('FunctionName', logical_id)}: {command}, {props.get('MemorySize')} MB, "
+        f"{props.get('Timeout')} s{', HTTP' if http else ''}; may {', '.join(grants)}"
+    )
+    return [f"{logical_id}: {p}" for p in problems], summary
+
+
+def check(resources: dict) -> tuple[list[str], list[str]]:
+    """(problems, summaries) over every function of the template."""
+    http = http_functions(resources)
+    functions = [k for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"]
+    problems, summaries = [], []
+    if not functions:
+        problems.append("no AWS::Lambda::Function in the template")
+    for logical_id in functions:
+        found, summary = function_problems(resources, logical_id, logical_id in http)
+        problems += found
+        summaries.append(summary)
+    return problems, summaries
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    problems, summaries = check(load(Path(argv[0])))
+    for line in summaries:
+        print(f"  {line}")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,397 @@
+"""The deployment files, checked as far as this machine can: Docker cannot run here.
+
+Dockerfile: every path it copies exists, the model guard really refuses a model-less build
+(its shell step is run here), the entry points exist. serverless.yml: entry points, limits,
+triggers, and environment/IAM derived from the same parameters. scripts/check_template.py and
+cfn-lint: they pass a good template and fail broken ones. The full osls packaging + cfn-lint
+run is scripts/check_deploy.sh, which .ci/run calls.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import importlib.util
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.config import DEFAULT_MODEL_PATH, REPO_ROOT, Settings
+
+
+def _load_script(name: str):
+    """A module from scripts/ (scripts are files, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+check_template = _load_script("check_template")
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+TASK_ROOT = "${LAMBDA_TASK_ROOT}"
+DEV_ONLY = {"pytest", "moto", "ruff", "cfn-lint", "onnx", "pycocotools", "hypothesis"}
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def of(kind: str) -> list[str]:
+    return [args for name, args in instructions() if name == kind]
+
+
+def test_dockerfile_builds_on_the_lambda_python_312_image():
+    assert of("FROM") == ["public.ecr.aws/lambda/python:3.12"]
+
+
+def test_every_copied_path_exists_and_keeps_its_place_under_the_task_root():
+    copies = [shlex.split(args) for args in of("COPY")]
+    assert copies, "the Dockerfile copies nothing"
+    for *sources, dest in copies:
+        for source in sources:
+            assert (REPO_ROOT / source).exists(), f"COPY {source}: not in the repository"
+            # Same relative place as in the repo, so REPO_ROOT-relative defaults (the model
+            # path) hold in the image, where REPO_ROOT is the task root.
+            expected = f"{TASK_ROOT}/{source}" if source.endswith("/") else f"{TASK_ROOT}/"
+            assert dest == expected, (source, dest)
+    copied = {source for *sources, _ in copies for source in sources}
+    assert copied == {"requirements.txt", "app/", "handler.py", "model/"}
+    assert DEFAULT_MODEL_PATH.parent.name + "/" in copied
+
+
+def _model_guard() -> str:
+    [guard] = [args for args in of("RUN") if "FETCH_MODEL" in args]
+    return guard
+
+
+@pytest.mark.parametrize("model_bytes", [None, b"", b"\x08onnx-model-bytes"])
+def test_build_refuses_an_image_without_its_model(tmp_path, model_bytes):
+    # The model file is not in git (scripts/setup.sh fetches it), so whether it exists here
+    # says nothing; what must hold is that the build fails without it. Run the guard itself.
+    (tmp_path / "model").mkdir()
+    if model_bytes is not None:
+        (tmp_path / "model" / DEFAULT_MODEL_PATH.name).write_bytes(model_bytes)
+    env = {
+        "LAMBDA_TASK_ROOT": str(tmp_path),
+        "FETCH_MODEL": "0",
+        "MODEL_FILE": DEFAULT_MODEL_PATH.name,
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        ["sh", "-c", _model_guard()], env=env, capture_output=True, text=True, check=False
+    )
+    if model_bytes:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0
+        assert "FETCH_MODEL=1" in result.stderr and "scripts/setup.sh" in result.stderr
+
+
+def test_model_file_default_matches_the_settings_default():
+    assert f"ARG MODEL_FILE={DEFAULT_MODEL_PATH.name}" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def handler_functions() -> set[str]:
+    tree = ast.parse((REPO_ROOT / "handler.py").read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def test_cmd_names_a_handler_function():
+    [cmd] = of("CMD")
+    module, function = json.loads(cmd)[0].split(".")
+    assert module == "handler"
+    assert function in handler_functions()
+
+
+def _requirement_names(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return {
+        re.split(r"[=<>~!]", line)[0].lower(): line
+        for line in lines
+        if line and not line.startswith("-")
+    }
+
+
+def test_runtime_requirements_are_pinned_and_hold_no_dev_tools():
+    runtime = _requirement_names(REPO_ROOT / "requirements.txt")
+    dev = _requirement_names(REPO_ROOT / "requirements-dev.txt")
+    assert all(re.fullmatch(r"[\w.-]+==[\w.]+", line) for line in runtime.values()), runtime
+    assert not DEV_ONLY & set(runtime)
+    assert not set(dev) & set(runtime), "a package is pinned in both files"
+    assert re.fullmatch(r"cfn-lint==[\d.]+", dev["cfn-lint"])
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context():
+    lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    ignored = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv", "tests", "node_modules", ".serverless"} <= ignored
+    assert not {"app", "app/", "handler.py", "model", "model/", "requirements.txt"} & ignored
+
+
+# --- serverless.yml ---------------------------------------------------------------------------
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Sub, !GetAtt, ...) read as {"Fn::X": value}."""
+
+
+def _cfn_tag(loader, suffix, node):
+    value = (
+        loader.construct_scalar(node)
+        if isinstance(node, yaml.ScalarNode)
+        else loader.construct_sequence(node)
+    )
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+@pytest.fixture(scope="module")
+def sls() -> dict:
+    return yaml.load((REPO_ROOT / "serverless.yml").read_text(encoding="utf-8"), _CfnLoader)
+
+
+def test_serverless_framework_v3_strict(sls):
+    assert sls["frameworkVersion"] == "3"
+    assert sls["configValidationMode"] == "error"
+
+
+def test_every_function_runs_a_handler_entry_point(sls):
+    commands = {name: f["image"]["command"] for name, f in sls["functions"].items()}
+    assert commands == {
+        "api": ["handler.handler"],
+        "s3Worker": ["handler.s3_handler"],
+        "iotWorker": ["handler.iot_handler"],
+    }
+    assert {c[0].split(".")[1] for c in commands.values()} <= handler_functions()
+    assert all(f["image"]["name"] == "detector" for f in sls["functions"].values())
+
+
+def test_http_function_stops_before_api_gateway_does(sls):
+    api = sls["functions"]["api"]
+    assert api["timeout"] <= 29
+    kinds = [next(iter(event)) for event in api["events"]]
+    assert kinds.count("http") >= 1 and kinds.count("httpApi") == 1
+    for name, function in sls["functions"].items():
+        if name != "api":  # API Gateway routes only to the HTTP function
+            assert not {"http", "httpApi"} & {next(iter(e)) for e in function["events"]}
+
+
+def test_triggers(sls):
+    [s3] = [e["s3"] for e in sls["functions"]["s3Worker"]["events"]]
+    assert s3["event"] == "s3:ObjectCreated:*"
+    assert s3["rules"] == [{"prefix": "${param:inputPrefix}"}]
+    [iot] = [e["iot"] for e in sls["functions"]["iotWorker"]["events"]]
+    assert iot["sql"] == "SELECT * FROM 'cameras/+/frames'"
+
+
+def test_environment_names_real_settings(sls):
+    settings = {field.name.upper() for field in dataclasses.fields(Settings)}
+    assert set(sls["provider"]["environment"]) <= settings
+
+
+def _statements(sls, role: str) -> list[dict]:
+    resource = sls["resources"]["Resources"][role]
+    return [s for p in resource["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def _grants(sls, role: str) -> dict[str, str]:
+    return {
+        s["Action"]: s["Resource"]["Fn::Sub"]
+        for s in _statements(sls, role)
+        if isinstance(s["Action"], str)
+    }
+
+
+def test_iam_and_environment_come_from_the_same_parameters(sls):
+    env = sls["provider"]["environment"]
+    s3_worker = _grants(sls, "S3WorkerRole")
+    assert s3_worker["s3:PutObject"].endswith(
+        f":::{env['RESULTS_BUCKET']}/{env['RESULTS_PREFIX']}*"
+    )
+    assert s3_worker["s3:GetObject"].endswith(":::${param:inputBucket}/${param:inputPrefix}*")
+    publish = _grants(sls, "IotWorkerRole")["iot:Publish"]
+    topic_prefix = env["IOT_RESULT_TOPIC"].removesuffix("{device_id}")
+    assert publish.endswith(f":topic/{topic_prefix}*")
+    assert [s["Action"] for s in _statements(sls, "ApiRole")] == [
+        ["logs:CreateLogStream", "logs:PutLogEvents"]
+    ]
+
+
+def test_api_keys_are_off_by_default_and_on_adds_a_usage_plan(sls):
+    assert sls["params"]["default"]["apiKeys"] == "off"
+    assert sls["provider"]["apiGateway"] == "${self:custom.apiGateway.${param:apiKeys}}"
+    off, on = sls["custom"]["apiGateway"]["off"], sls["custom"]["apiGateway"]["on"]
+    assert "apiKeys" not in off and "usagePlan" not in off
+    assert on["apiKeys"] and on["usagePlan"]["throttle"]
+    assert off["binaryMediaTypes"] == on["binaryMediaTypes"]
+    assert "image/*" in off["binaryMediaTypes"]
+    assert sls["custom"]["privateEndpoints"] == {"off": False, "on": True}
+
+
+def test_osls_is_pinned_exactly_and_locked():
+    package = json.loads((REPO_ROOT / "package.json").read_text())
+    version = package["devDependencies"]["osls"]
+    assert re.fullmatch(r"3\.\d+\.\d+", version), "pin the v3 line exactly"
+    lock = json.loads((REPO_ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/osls"]["version"] == version
+    ignored = (REPO_ROOT / ".gitignore").read_text().split()
+    assert {"node_modules/", ".serverless/"} <= set(ignored)
+
+
+def test_ci_runs_the_deploy_check_after_the_tests():
+    steps = [
+        line
+        for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert steps.index("bash scripts/check_deploy.sh") > steps.index("bash scripts/test.sh")
+    check = subprocess.run(["bash", "-n", str(REPO_ROOT / "scripts" / "check_deploy.sh")])
+    assert check.returncode == 0
+
+
+# --- scripts/check_template.py and cfn-lint ------------------------------------------------
+
+
+def _role(*statements: dict) -> dict:
+    document = {"Version": "2012-10-17", "Statement": list(statements)}
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": document}]},
+    }
+
+
+LOGS = {
+    "Effect": "Allow",
+    "Action": ["logs:PutLogEvents"],
+    "Resource": {"Fn::GetAtt": ["L", "Arn"]},
+}
+GET = {
+    "Effect": "Allow",
+    "Action": "s3:GetObject",
+    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::in-bucket/uploads/*"},
+}
+PUBLISH = {
+    "Effect": "Allow",
+    "Action": "iot:Publish",
+    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:iot:${AWS::Region}:1:topic/detections/*"},
+}
+
+
+def _function(role: str, timeout_s: int = 29) -> dict:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "PackageType": "Image",
+            "Timeout": timeout_s,
+            "Role": {"Fn::GetAtt": [role, "Arn"]},
+        },
+    }
+
+
+def good_template() -> dict:
+    return {
+        "ApiFn": _function("ApiRole"),
+        "ApiRole": _role(LOGS),
+        "WorkerFn": _function("WorkerRole", 120),
+        "WorkerRole": _role(LOGS, GET, PUBLISH),
+        "ApiPermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Principal": "apigateway.amazonaws.com",
+                "FunctionName": {"Fn::GetAtt": ["ApiFn", "Arn"]},
+            },
+        },
+    }
+
+
+def _with(path: str, value) -> dict:
+    template = copy.deepcopy(good_template())
+    *parents, last = path.split(".")
+    node = template
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(last) if last.isdigit() else last] = value
+    return template
+
+
+STATEMENTS = "WorkerRole.Properties.Policies.0.PolicyDocument.Statement"
+BROKEN_TEMPLATES = [
+    ("wildcard_action", f"{STATEMENTS}.1.Action", "s3:*", "wildcard action s3:*"),
+    ("star_action", f"{STATEMENTS}.1.Action", "*", "wildcard action *"),
+    ("star_resource", f"{STATEMENTS}.0.Resource", "*", "wildcard resource"),
+    (
+        "whole_bucket",
+        f"{STATEMENTS}.1.Resource",
+        "arn:aws:s3:::in-bucket/*",
+        "not limited to a key prefix",
+    ),
+    (
+        "every_topic",
+        f"{STATEMENTS}.2.Resource",
+        {"Fn::Sub": "arn:aws:iot:${AWS::Region}:1:topic/*"},
+        "not limited to a topic prefix",
+    ),
+    ("http_reads_s3", "ApiRole", _role(LOGS, GET), "the HTTP function may ['s3:GetObject']"),
+    ("http_too_slow", "ApiFn.Properties.Timeout", 30, "timeout 30 s behind API Gateway"),
+    ("zip_package", "WorkerFn.Properties.PackageType", "Zip", "not a container image"),
+    ("no_role_policies", "WorkerRole.Properties.Policies", [], "no inline policies"),
+]
+
+
+def test_template_rules_pass_a_least_privilege_template():
+    problems, summaries = check_template.check(good_template())
+    assert problems == []
+    assert len(summaries) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [pytest.param(p, v, m, id=name) for name, p, v, m in BROKEN_TEMPLATES],
+)
+def test_template_rules_catch(path, value, message):
+    problems, _ = check_template.check(_with(path, value))
+    assert any(message in problem for problem in problems), problems
+
+
+def _cfn_lint(tmp_path: Path, resources: dict) -> subprocess.CompletedProcess:
+    template = tmp_path / "template.json"
+    template.write_text(json.dumps({"Resources": resources}))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    return subprocess.run(
+        [str(cfn_lint), "--", str(template)], capture_output=True, text=True, check=False
+    )
+
+
+TOPIC = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "detections"}}
+
+
+def test_cfn_lint_passes_a_valid_template_and_fails_a_broken_one(tmp_path):
+    # check_deploy.sh relies on cfn-lint's exit status: make sure it means something.
+    assert _cfn_lint(tmp_path, {"Topic": TOPIC}).returncode == 0
+    broken = {
+        "Fn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {"PackageType": "Image", "Timeout": "soon", "MemorySize": 99999},
+        }
+    }
+    result = _cfn_lint(tmp_path, broken)
+    assert result.returncode != 0
+    assert re.search(r"^E\d{4}", result.stdout, re.MULTILINE), result.stdout

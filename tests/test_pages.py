@@ -1,0 +1,186 @@
+"""The demo page (/) and the API docs (/docs), end to end in headless Chromium.
+
+Debian's /usr/bin/chromium driven by the Python playwright package (its bundled driver; no
+browser download). scripts/test.sh installs Chromium when it can (root with apt-get); elsewhere
+these tests skip, saying so. The server is a real HTTP server on loopback.
+UPDATE_DEMO_SCREENSHOT=1 also writes the screenshot to docs/demo.png (the README's picture).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.detector.annotate import PALETTE
+from tests.conftest import DEMO_DIR, REPO_ROOT, b64, shared_path
+from tests.live_server import serve_in_thread
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"{CHROMIUM} is absent: scripts/test.sh installs Debian's chromium when run as "
+            "root with apt-get; install it to run the browser tests"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, timeout=TIMEOUT_MS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(yolox_model):
+    with serve_in_thread(create_app(model=yolox_model)) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, base_url):
+    """A fresh page that records every URL it asks for and every console error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.requested = []
+    page.errors = []
+    page.on("request", lambda request: page.requested.append(request.url))
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    yield page
+    context.close()
+
+
+def test_demo_page_draws_the_boxes_the_api_finds(page, base_url, tmp_path):
+    image_path = shared_path("data", "demo", "small-vehicles1.jpeg")
+    page.goto(base_url + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('yolox')")
+    page.set_input_files("#file", str(image_path))
+    page.wait_for_selector("#canvas[data-count]")
+
+    shown = int(page.get_attribute("#status", "data-count"))
+    drawn = int(page.get_attribute("#canvas", "data-count"))
+    confidence = float(page.input_value("#confidence"))
+    answer = json.loads(page.text_content("#json"))
+    api = _post_detect(base_url, image_path.read_bytes(), confidence)
+    assert shown == drawn == api["count"] == answer["count"] >= 3
+    assert page.text_content("#status").startswith(f"{api['count']} detections")
+    assert answer["detections"] == api["detections"]
+
+    # The canvas holds the picture at full size, with each box's right edge in its class colour.
+    canvas = "document.getElementById('canvas')"
+    assert page.evaluate(f"[{canvas}.width, {canvas}.height]") == [1068, 580]
+    for found in api["detections"][:3]:
+        box = found["box"]
+        # A 2 px stroke centred on x2 covers all of pixel column floor(x2): no antialiasing.
+        x, y = math.floor(box["x2"]), round((box["y1"] + box["y2"]) / 2)
+        rgba = page.evaluate(
+            f"Array.from({canvas}.getContext('2d').getImageData({x}, {y}, 1, 1).data)"
+        )
+        assert rgba[:3] == list(PALETTE[found["class_id"] % len(PALETTE)]), (found, rgba)
+
+    _save_screenshot(page, tmp_path)
+    assert page.errors == []
+    assert all(url.startswith(base_url) for url in page.requested), page.requested
+
+
+def _post_detect(base_url: str, image: bytes, confidence: float) -> dict:
+    import requests
+
+    response = requests.post(
+        f"{base_url}/detect", json={"image": b64(image), "confidence": confidence}, timeout=60
+    )
+    assert response.status_code == 200
+    return response.json()
+
+
+def _save_screenshot(page, tmp_path: Path) -> None:
+    shot = tmp_path / "demo.png"
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("UPDATE_DEMO_SCREENSHOT") == "1":
+        shutil.copy(shot, REPO_ROOT / "docs" / "demo.png")
+
+
+def test_demo_page_confidence_changes_the_answer(page, base_url):
+    page.goto(base_url + "/")
+    page.set_input_files("#file", str(DEMO_DIR / "small-vehicles1.jpeg"))
+    page.wait_for_selector("#canvas[data-count]")
+    before = int(page.get_attribute("#canvas", "data-count"))
+    page.fill("#confidence", "0.05")
+    page.dispatch_event("#confidence", "change")
+    page.wait_for_function(f"document.getElementById('canvas').dataset.count !== '{before}'")
+    after = int(page.get_attribute("#canvas", "data-count"))
+    assert after > before
+    assert page.text_content("#confidence-value") == "0.05"
+
+
+def test_demo_page_shows_errors_and_offers_slicing_only_when_the_server_has_it(
+    page, base_url, tmp_path
+):
+    document = json.loads(page.request.get(base_url + "/openapi.json").text())
+    has_slicing = "slicing" in document["components"]["schemas"]["DetectRequest"]["properties"]
+    page.goto(base_url + "/")
+    page.wait_for_function("document.getElementById('model').textContent !== ''")
+    assert page.is_disabled("#slicing") is not has_slicing
+    bogus = tmp_path / "not-really.png"
+    bogus.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    page.set_input_files("#file", str(bogus))
+    page.wait_for_selector("#status.error")
+    assert page.text_content("#status")
+
+
+def test_docs_page_renders_every_operation_and_tries_one(page, base_url):
+    document = json.loads(page.request.get(base_url + "/openapi.json").text())
+    operations = {(m, p) for p, item in document["paths"].items() for m in item}
+    page.goto(base_url + "/docs")
+    page.wait_for_selector("body[data-ready]")
+    sections = page.eval_on_selector_all(
+        ".operation", "nodes => nodes.map(n => [n.dataset.method, n.dataset.path])"
+    )
+    assert {tuple(s) for s in sections} == operations
+    assert page.locator("[id^=schema-]").count() == len(document["components"]["schemas"])
+
+    # Try POST /detect with a multipart upload from the page itself.
+    detect = page.locator('.operation[data-path="/detect"]')
+    detect.locator("summary", has_text="Try it").click()
+    detect.locator('input[name="confidence"]').fill("0.3")
+    detect.locator('input[type="file"][name="image"]').set_input_files(
+        str(shared_path("data", "demo", "small-vehicles1.jpeg"))
+    )
+    detect.locator("button", has_text="Send").click()
+    output = detect.locator(".try-output[data-status]")
+    output.wait_for()
+    assert output.get_attribute("data-status") == "200"
+    assert '"count"' in output.text_content()
+    assert page.errors == []
+    assert all(url.startswith(base_url) for url in page.requested), page.requested
+
+
+def test_the_page_and_the_server_draw_in_the_same_colours():
+    script = (REPO_ROOT / "app" / "static" / "demo.js").read_text()
+    listed = re.findall(r'"#([0-9a-f]{6})"', script[script.index("PALETTE") : script.index("];")])
+    assert [tuple(bytes.fromhex(h)) for h in listed] == list(PALETTE)
