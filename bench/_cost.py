@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from _common import print_table
 
-from app.detector.model import LAMBDA_MB_PER_VCPU, default_threads
+from app.detector.cpus import LAMBDA_MB_PER_VCPU, usable_cpus
 
 LAMBDA_MEMORY_MB = (1024, 2048, 3008)
 LAMBDA_GB_SECOND_USD = 0.0000166667  # x86, first pricing tier
@@ -14,7 +14,7 @@ LAMBDA_REQUEST_USD = 0.20 / 1_000_000
 
 def lambda_threads(memory_mb: int) -> int:
     """The intra-op threads the service picks on this machine at that Lambda memory size."""
-    return default_threads({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)})
+    return usable_cpus({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)})
 
 
 def cost_table(per_request: dict[int, tuple[float, float]]) -> None:

@@ -26,8 +26,9 @@ from _server import local_server, post_detect
 
 from app import create_app
 from app.detector import DetectOptions, Model, detect_bytes, load_model
+from app.detector.cpus import usable_cpus, whole_cpus
 from app.detector.draft import decode_scaled
-from app.detector.model import PROVIDERS, create_session, default_threads, session_options
+from app.detector.model import PROVIDERS, create_session, session_options
 from app.detector.pipeline import DetectionResult
 from app.detector.postprocess import postprocess
 from app.detector.preprocess import decode_image, letterbox, to_tensor
@@ -36,6 +37,7 @@ from app.schemas import decode_base64_image, detection_response, parse_json_body
 TARGET_RATIO = 1.25
 TARGET_RSS_MB = 250
 MAX_PIXELS = 100_000_000
+END_TO_END = "POST /detect in-process, slicing off"
 AB_BLOCK = 10  # consecutive calls per step and round in the session A/B
 
 
@@ -82,7 +84,10 @@ def input_feed(model, data: bytes) -> dict[str, np.ndarray]:
 def stage_steps(model, data: bytes, client) -> dict[str, Callable[[], object]]:
     """The floor, each stage of POST /detect on fixed inputs, and the whole request."""
     info, options = model.info, DetectOptions()
-    body = _common.detect_body(data)
+    # Whole-image pass only: the ratio compares one model call with one model call. The
+    # default (slicing "auto") slices images >= 2x the model input; that row is separate.
+    body = _common.detect_body(data, slicing={"mode": "off"})
+    default_body = _common.detect_body(data)
     text = json.loads(body)["image"]
     decoded = decode_scaled(data, max_pixels=MAX_PIXELS, min_size_wh=info.input_wh)
     image = decoded.pixels
@@ -112,12 +117,13 @@ def stage_steps(model, data: bytes, client) -> dict[str, Callable[[], object]]:
         ),
         "output decode": lambda: info.layout.decoder(output, info.input_wh, 0.25, 80),
         "NMS + top-k": lambda: postprocess(candidates, options, needs_nms=True),
-        "to image px": lambda: decoded.to_image(box.to_image(found.xyxy, image.shape[1::-1])),
+        "to image px": lambda: decoded.to_image(box.to_image(found.xyxy, image.size)),
         "JSON response": lambda: json.dumps(detection_response(result, info)),
         "pipeline, no HTTP: detect_bytes + JSON": lambda: json.dumps(
             detection_response(detect_bytes(model, data, options), info)
         ),
-        "POST /detect in-process": lambda: _post(client, body),
+        END_TO_END: lambda: _post(client, body),
+        "POST /detect in-process, default slicing (auto)": lambda: _post(client, default_body),
     }
 
 
@@ -171,11 +177,13 @@ def session_ab(model, model_path, data: bytes, rounds: int) -> None:
     them inflates every row alike: compare rows, not these figures with other tables."""
     import onnxruntime as ort
 
-    threads = default_threads()
+    threads = usable_cpus()
+    spins = 1 < threads <= whole_cpus()  # the product's rule (model.session_options)
+    on_off = {True: "on", False: "off"}
     sessions = {
-        f"product: {threads} threads, spinning off": model.session,
-        f"{threads} threads, spinning on": ort.InferenceSession(
-            str(model_path), session_options(allow_spinning=True), providers=PROVIDERS
+        f"product: {threads} threads, spinning {on_off[spins]}": model.session,
+        f"{threads} threads, spinning {on_off[not spins]}": ort.InferenceSession(
+            str(model_path), session_options(allow_spinning=not spins), providers=PROVIDERS
         ),
         "1 thread": create_session(model_path, threads=1),
         "onnxruntime defaults": ort.InferenceSession(str(model_path), providers=PROVIDERS),
@@ -238,9 +246,7 @@ def main() -> None:
     ratios = {}
     for path, n in ((small, rounds), (large, max(5, rounds // 3))):
         samples = timed_rounds(stage_steps(model, path.read_bytes(), client), n)
-        ratios[path.name] = stage_table(
-            f"{path.name}: stages ({n} rounds)", samples, "POST /detect in-process"
-        )
+        ratios[path.name] = stage_table(f"{path.name}: stages ({n} rounds)", samples, END_TO_END)
     loop, peak_mb = loopback(model, args.model, small.read_bytes(), max(5, rounds // 2))
     loop_ratio = stage_table(
         f"{small.name}: over loopback (keep-alive)", loop, "POST /detect over loopback"

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ import pytest
 import yaml
 
 from app.config import DEFAULT_MODEL_PATH, REPO_ROOT, Settings
+from app.detector.model import optimized_path
+from tests.conftest import shared_path
 
 
 def _load_script(name: str):
@@ -101,6 +104,36 @@ def test_build_refuses_an_image_without_its_model(tmp_path, model_bytes):
     else:
         assert result.returncode != 0
         assert "FETCH_MODEL=1" in result.stderr and "scripts/setup.sh" in result.stderr
+
+
+def test_cold_start_step_writes_the_optimised_model_and_the_bytecode(tmp_path):
+    """The image's cold-start RUN step, run for real on a copy of the task root."""
+    model = shared_path("models", "yolox_nano.onnx")
+    shutil.copytree(
+        REPO_ROOT / "app", tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(REPO_ROOT / "handler.py", tmp_path / "handler.py")
+    (tmp_path / "model").mkdir()
+    shutil.copy(model, tmp_path / "model" / DEFAULT_MODEL_PATH.name)
+    [step] = [args for args in of("RUN") if "optimize_model" in args]
+    env = {
+        "LAMBDA_TASK_ROOT": str(tmp_path),
+        "MODEL_FILE": DEFAULT_MODEL_PATH.name,
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+    }
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "python3"  # the image's python3: this interpreter
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+
+    result = subprocess.run(
+        ["sh", "-c", step], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert optimized_path(tmp_path / "model" / DEFAULT_MODEL_PATH.name).is_file()
+    assert list((tmp_path / "app" / "__pycache__").glob("__init__.*.pyc"))
+    assert list((tmp_path / "__pycache__").glob("handler.*.pyc"))
 
 
 def test_model_file_default_matches_the_settings_default():

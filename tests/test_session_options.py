@@ -11,8 +11,8 @@ import pytest
 
 from app import optimize_model
 from app.detector import load_model
+from app.detector.cpus import usable_cpus, whole_cpus
 from app.detector.model import (
-    default_threads,
     optimized_path,
     save_optimized,
     session_options,
@@ -37,10 +37,10 @@ from tests.conftest import shared_path
         (2, "", 2),
     ],
 )
-def test_default_threads_table(monkeypatch, cpus, lambda_memory_mb, expected):
+def test_usable_cpus_table(monkeypatch, cpus, lambda_memory_mb, expected):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     environ = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": lambda_memory_mb} if lambda_memory_mb else {}
-    assert default_threads(environ) == expected
+    assert usable_cpus(environ) == expected
 
 
 @pytest.fixture
@@ -94,18 +94,39 @@ def test_optimize_model_command(model_copy, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("threads", "allow_spinning", "expected_threads", "expected_spinning"),
+    ("cpus", "lambda_memory_mb", "threads", "allow_spinning", "expected_threads", "expected_spin"),
     [
-        (None, False, 2, "0"),  # ours: every CPU available, idle pool threads sleep
-        (3, False, 3, "0"),  # MODEL_THREADS wins
-        (None, True, 2, "1"),  # onnxruntime's default, kept for the benchmark's A/B
+        (2, None, None, None, 2, "1"),  # 2 CPUs of its own: the pool may spin
+        (2, None, 1, None, 1, "0"),  # MODEL_THREADS=1: no pool to spin
+        (2, None, 3, None, 3, "0"),  # MODEL_THREADS beyond the CPUs: spinning would starve
+        (1, None, None, None, 1, "0"),
+        (2, "3008", None, None, 2, "0"),  # 1.7 vCPU: 2 threads, but only 1 whole CPU
+        (4, "3538", None, None, 2, "1"),  # exactly 2 vCPU
+        (2, "1024", None, None, 1, "0"),
+        (2, None, None, False, 2, "0"),  # explicit choices (the benchmark's A/B) win
+        (2, "1024", 2, True, 2, "1"),
     ],
 )
-def test_session_options(monkeypatch, threads, allow_spinning, expected_threads, expected_spinning):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
+def test_session_options(
+    monkeypatch, cpus, lambda_memory_mb, threads, allow_spinning, expected_threads, expected_spin
+):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    if lambda_memory_mb:
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", lambda_memory_mb)
+    else:
+        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
     options = session_options(threads, allow_spinning=allow_spinning)
     assert options.intra_op_num_threads == expected_threads
     assert options.inter_op_num_threads == 1
     spinning = options.get_session_config_entry("session.intra_op.allow_spinning")
-    assert spinning == expected_spinning
+    assert spinning == expected_spin
+
+
+@pytest.mark.parametrize(
+    ("cpus", "lambda_memory_mb", "expected"),
+    [(2, None, 2), (2, "1769", 1), (2, "3008", 1), (2, "3538", 2), (8, "10240", 5), (1, "3538", 1)],
+)
+def test_whole_cpus_table(monkeypatch, cpus, lambda_memory_mb, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    environ = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": lambda_memory_mb} if lambda_memory_mb else {}
+    assert whole_cpus(environ) == expected

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .preprocess import open_image, oriented_size, to_rgb_array
+from .preprocess import open_image, oriented_size, to_rgb_image
 
 # The formats whose Pillow plugin implements draft() (MPO is JPEG with extra frames).
 _DRAFTABLE_FORMATS = ("JPEG", "MPO")
@@ -26,11 +26,12 @@ _SMALLEST_REDUCTION = 0.5  # libjpeg scales by 1/2, 1/4 or 1/8
 class DecodedImage:
     """An image decoded for the model, possibly at a reduced JPEG scale.
 
-    pixels: (h, w, 3) uint8 RGB, EXIF-oriented; one pixel spans draft_scale x draft_scale
-    image pixels (draft_scale 1, 2, 4 or 8). image_wh: the full-size oriented image.
+    pixels: an RGB PIL image, EXIF-oriented (the letterbox resizes it without a numpy copy
+    of the full size); one pixel spans draft_scale x draft_scale image pixels (draft_scale
+    1, 2, 4 or 8). image_wh: the full-size oriented image.
     """
 
-    pixels: np.ndarray
+    pixels: Image.Image
     draft_scale: int
     image_wh: tuple[int, int]
 
@@ -54,7 +55,7 @@ def decode_opened(image: Image.Image, min_size_wh: tuple[int, int] | None) -> De
     """decode_scaled for an image open_image already opened (and checked)."""
     image_wh = oriented_size(image)
     draft_scale = _draft(image, image_wh, min_size_wh) if min_size_wh else 1
-    return DecodedImage(to_rgb_array(image), draft_scale, image_wh)
+    return DecodedImage(to_rgb_image(image), draft_scale, image_wh)
 
 
 def _draft(image: Image.Image, image_wh: tuple[int, int], fit_wh: tuple[int, int]) -> int:

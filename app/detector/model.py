@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from .cpus import usable_cpus, whole_cpus
 from .decode import LAYOUTS, Layout, grid_cells, num_classes_from_shape
 from .errors import ModelError
 from .labels import resolve_class_names
 
 DEFAULT_INPUT_WH = (640, 640)
 MAX_END2END_ROWS = 1000
-LAMBDA_MB_PER_VCPU = 1769
 PROVIDERS = ["CPUExecutionProvider"]
 
 log = logging.getLogger(__name__)
@@ -95,20 +94,6 @@ class Model:
         return self.session.run(None, {self.info.input_name: batch})[0]
 
 
-def default_threads(environ: Mapping[str, str] = os.environ) -> int:
-    """CPUs this process may use: its affinity mask, capped on Lambda by the vCPU share that
-    the memory size buys (AWS: 1,769 MB = 1 vCPU), since the VM may show more CPUs than that;
-    a thread beyond the CPUs there are only adds synchronisation (bench/latency.py measures it)."""
-    try:
-        cpus = max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        cpus = max(1, os.cpu_count() or 1)
-    memory_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-    if memory_mb.isdigit():
-        cpus = min(cpus, max(1, round(int(memory_mb) / LAMBDA_MB_PER_VCPU)))
-    return cpus
-
-
 def optimized_path(path: Path) -> Path:
     """Where `save_optimized` puts a model's pre-optimised copy: beside it, named for the
     onnxruntime version that wrote it, so an upgrade falls back to the original."""
@@ -148,13 +133,17 @@ def session_source(path: Path) -> Path:
 
 
 def session_options(
-    threads: int | None = None, *, allow_spinning: bool = False
+    threads: int | None = None, *, allow_spinning: bool | None = None
 ) -> ort.SessionOptions:
-    """allow_spinning: False (ours) lets idle pool threads sleep: a spinning thread burns the
-    CPU that this request's decode and NMS, other requests or a Lambda vCPU share need
-    (bench/latency.py A/Bs it); onnxruntime's default is True."""
+    """allow_spinning: whether idle intra-op pool threads spin (onnxruntime's default) or
+    sleep. None decides: spin only when every thread has a whole CPU to itself (see
+    cpus.whole_cpus): on 2 free CPUs spinning cuts a 640x480 request from 21 to 16 ms, while
+    pinned to 1 CPU two spinning threads nearly double it (bench/latency.py A/Bs both)."""
+    threads = threads or usable_cpus()
+    if allow_spinning is None:
+        allow_spinning = 1 < threads <= whole_cpus()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", str(int(allow_spinning)))
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

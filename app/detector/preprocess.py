@@ -13,6 +13,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImage, PayloadTooLarge
+from .resize import resize_into
 from .sniff import ACCEPTED_FORMATS, ACCEPTED_NAMES, sniff, webp_size
 
 PAD_VALUE = 114  # grey used by every YOLO family for letterbox padding
@@ -238,14 +239,13 @@ def letterbox(
     is_pil = isinstance(image, Image.Image)
     width_px, height_px = image.size if is_pil else (image.shape[1], image.shape[0])
     box, (resized_w, resized_h) = fit_letterbox((width_px, height_px), input_wh, centered=centered)
-    if is_pil or (resized_w, resized_h) != (width_px, height_px):
-        pil = image if is_pil else Image.fromarray(image)
-        if (resized_w, resized_h) != (width_px, height_px):
-            pil = pil.resize((resized_w, resized_h), Image.Resampling.BILINEAR)
-        image = np.asarray(pil)
     canvas = np.full((input_wh[1], input_wh[0], 3), PAD_VALUE, dtype=np.uint8)
     x0, y0 = int(box.pad_x_px), int(box.pad_y_px)
-    canvas[y0 : y0 + resized_h, x0 : x0 + resized_w] = image
+    placed = canvas[y0 : y0 + resized_h, x0 : x0 + resized_w]
+    if (resized_w, resized_h) != (width_px, height_px):
+        resize_into(image if is_pil else Image.fromarray(image), placed)
+    else:
+        placed[...] = np.asarray(image) if is_pil else image
     return canvas, box
 
 
