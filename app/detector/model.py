@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,15 +84,39 @@ def detect_layout(
 
 
 class Model:
-    """Owns one onnxruntime session; safe to share between threads (session.run is)."""
+    """Owns one onnxruntime session; safe to share between threads (session.run is).
 
-    def __init__(self, session: ort.InferenceSession, info: ModelInfo) -> None:
+    path: the file it was loaded from, when there is one; serial() needs it.
+    """
+
+    def __init__(
+        self, session: ort.InferenceSession, info: ModelInfo, *, path: Path | None = None
+    ) -> None:
         self.session = session
         self.info = info
+        self.path = path
+        self._serial: Model | None = None
+        self._serial_failed = False
+        self._serial_lock = threading.Lock()
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """(B, 3, H, W) float32 -> the first output, batch first."""
         return self.session.run(None, {self.info.input_name: batch})[0]
+
+    def serial(self) -> Model | None:
+        """The same model on a second session with one intra-op thread, whose runs execute on
+        the calling thread: several threads then run views side by side (sliced requests),
+        instead of one run spreading over a pool. Created on first use, so cold starts and
+        requests that never slice do not pay for it; None without a file to load it from, or
+        if it could not be created (logged once; the caller runs views one after another)."""
+        with self._serial_lock:
+            if self._serial is None and self.path is not None and not self._serial_failed:
+                try:
+                    self._serial = Model(create_session(self.path, threads=1), self.info)
+                except ModelError as exc:
+                    self._serial_failed = True
+                    log.warning("no one-thread session for parallel views: %s", exc.message)
+            return self._serial
 
 
 def optimized_path(path: Path) -> Path:
@@ -207,4 +232,4 @@ def load_model(
         class_names=class_names,
         dynamic_batch=not isinstance(graph_input.shape[0], int),
     )
-    return Model(session, info)
+    return Model(session, info, path=path)

@@ -13,7 +13,7 @@ from .merge import merge_detections
 from .model import Model
 from .postprocess import DetectOptions
 from .preprocess import open_image, oriented_size, to_rgb_image
-from .sliced import Pixels, SlicingSummary, detect_tiles, fill_slot, image_size, view_detections
+from .sliced import Pixels, SlicingSummary, detect_views, fill_slot, image_size, view_detections
 from .slicing import plan_tiles
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -39,6 +39,16 @@ class _Stopwatch:
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.laps_ms[name] = self.laps_ms.get(name, 0.0) + (now - self.last) * 1000
+        self.last = now
+
+    def split(self, stage_s: dict[str, float]) -> None:
+        """Lap the time since the last lap, shared among stages in proportion to stage_s
+        (seconds each stage took, summed over the threads that ran side by side)."""
+        now = time.perf_counter()
+        spent_ms, busy_s = (now - self.last) * 1000, sum(stage_s.values())
+        for name, seconds in stage_s.items():
+            share = seconds / busy_s if busy_s > 0 else 1 / len(stage_s)
+            self.laps_ms[name] = self.laps_ms.get(name, 0.0) + spent_ms * share
         self.last = now
 
     def total(self) -> dict[str, float]:
@@ -68,11 +78,12 @@ def _detect(
     slicing = options.slicing
     if tiles is None or slicing is None:
         return _detect_whole(model, image, options, watch), None
-    found = detect_tiles(model, image, tiles, options, watch)
     # One tile already is the whole image at native scale (SAHI skips the pass then too).
     whole_image = slicing.whole_image and len(tiles) > 1
-    if whole_image:
-        found = Detections.concatenate([found, _detect_whole(model, image, options, watch)])
+    views = tiles
+    if whole_image:  # the whole-image pass is one more view, the last (as crop: the image)
+        views = np.concatenate([tiles, [[0, 0, *image_size(image)]]]).astype(tiles.dtype)
+    found = detect_views(model, image, views, options, watch)
     found = merge_detections(
         found,
         method=slicing.merge,

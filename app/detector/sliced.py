@@ -1,12 +1,17 @@
-"""Running views through the model: one view's tensor and boxes, and tiles streamed in batches."""
+"""Running views through the model: one view's tensor and boxes; views streamed in batches,
+side by side on several threads when there are CPUs for them."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
+from .cpus import usable_cpus
 from .detections import Detections
 from .model import Model, ModelInfo
 from .postprocess import DetectOptions, postprocess
@@ -17,6 +22,9 @@ from .preprocess import Letterbox, letterbox, to_tensor
 MAX_TILE_BATCH = 8
 
 Pixels = np.ndarray | Image.Image  # (H, W, 3) uint8 RGB, or an RGB PIL image
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -35,8 +43,11 @@ def image_size(image: Pixels) -> tuple[int, int]:
 
 
 def crop(image: Pixels, tile: np.ndarray) -> Pixels:
-    """The pixels of tile (x1, y1, x2, y2): a view of an array, or a PIL crop (tile-sized)."""
+    """The pixels of tile (x1, y1, x2, y2): a view of an array, or a PIL crop (tile-sized);
+    the image itself when the tile covers all of it (no copy of a whole big image)."""
     x1, y1, x2, y2 = (int(v) for v in tile)
+    if (x1, y1, (x2, y2)) == (0, 0, image_size(image)):
+        return image
     if isinstance(image, Image.Image):
         return image.crop((x1, y1, x2, y2))
     return image[y1:y2, x1:x2]
@@ -64,31 +75,80 @@ def view_detections(
     return Detections(box.to_image(found.xyxy, image_wh), found.confidence, found.class_id)
 
 
-def detect_tiles(
-    model: Model, image: Pixels, tiles: np.ndarray, options: DetectOptions, watch
+def detect_views(
+    model: Model, image: Pixels, views: np.ndarray, options: DetectOptions, watch
 ) -> Detections:
-    """Every tile's own detections (NMS inside each tile), in image px, concatenated.
+    """Every view's own detections (NMS inside each view), in image px, concatenated in view
+    order. views: (V, 4) xyxy crops of the image (tiles, and the whole image as a view).
 
-    Tiles are cropped as they are fed: only one batch of input exists at a time, in one
-    buffer reused for every batch (batches of 1 when the model's batch size is fixed).
+    Views are cropped as they are fed: only the batches in flight exist, one per worker. With
+    several usable CPUs, workers run batches side by side on the model's one-thread session
+    (model.serial()), so one view's crop, decode and NMS overlap another's inference; the
+    result is the same as one after another (tests/test_sliced.py).
     """
     info = model.info
+    workers = min(usable_cpus(), len(views))
+    runner = model.serial() if workers > 1 else None
+    if runner is None:
+        runner, workers = model, 1
+    chunks = view_chunks(len(views), MAX_TILE_BATCH if info.dynamic_batch else 1, workers)
+
+    def run_chunk(bounds: tuple[int, int]) -> tuple[list[Detections], dict[str, float]]:
+        return _detect_chunk(runner, image, views[bounds[0] : bounds[1]], options)
+
+    if workers == 1:
+        results = [run_chunk(bounds) for bounds in chunks]
+    else:
+        results = list(_executor().map(run_chunk, chunks))
+    stage_s: dict[str, float] = {}
+    for _, seconds in results:
+        for stage, value in seconds.items():
+            stage_s[stage] = stage_s.get(stage, 0.0) + value
+    watch.split(stage_s)
+    return Detections.concatenate([part for parts, _ in results for part in parts])
+
+
+def view_chunks(count: int, max_batch: int, workers: int) -> list[tuple[int, int]]:
+    """[start, stop) bounds of the batches: at most max_batch views each, as even as can be,
+    and enough of them to keep every worker busy."""
+    rounds = -(-count // (max_batch * workers))  # ceil
+    size = max(1, -(-count // (rounds * workers)))
+    return [(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def _detect_chunk(
+    model: Model, image: Pixels, views: np.ndarray, options: DetectOptions
+) -> tuple[list[Detections], dict[str, float]]:
+    """One batch: crop and letterbox each view, one model call, decode and NMS per view.
+    Returns the detections and the seconds spent in each stage."""
+    info = model.info
     image_wh = image_size(image)
-    batch_size = min(MAX_TILE_BATCH, len(tiles)) if info.dynamic_batch else 1
-    batch = np.empty((batch_size, 3, info.input_wh[1], info.input_wh[0]), np.float32)
-    parts = []
-    for start in range(0, len(tiles), batch_size):
-        chunk = tiles[start : start + batch_size]
-        boxes = [
-            fill_slot(crop(image, tile), slot, info).offset((int(tile[0]), int(tile[1])))
-            for tile, slot in zip(chunk, batch, strict=False)
-        ]
-        watch.lap("preprocess")
-        output = model.run(batch[: len(chunk)])
-        watch.lap("inference")
-        parts += [
-            view_detections(output[i : i + 1], box, image_wh, options, info)
-            for i, box in enumerate(boxes)
-        ]
-        watch.lap("postprocess")
-    return Detections.concatenate(parts)
+    started = time.perf_counter()
+    batch = np.empty((len(views), 3, info.input_wh[1], info.input_wh[0]), np.float32)
+    boxes = [
+        fill_slot(crop(image, view), slot, info).offset((int(view[0]), int(view[1])))
+        for view, slot in zip(views, batch, strict=True)
+    ]
+    prepared = time.perf_counter()
+    output = model.run(batch)
+    ran = time.perf_counter()
+    parts = [
+        view_detections(output[i : i + 1], box, image_wh, options, info)
+        for i, box in enumerate(boxes)
+    ]
+    seconds = {
+        "preprocess": prepared - started,
+        "inference": ran - prepared,
+        "postprocess": time.perf_counter() - ran,
+    }
+    return parts, seconds
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One pool for the process, started by the first request that runs views side by side;
+    its size bounds the batches in flight, whatever the number of concurrent requests."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(usable_cpus(), thread_name_prefix="views")
+        return _pool
