@@ -24,13 +24,44 @@ EXAMPLE_IMAGE_B64 = (
 )
 # Statuses every operation may answer, besides its own (a hook that refuses requests adds here).
 COMMON_ERROR_STATUSES = ("500",)
-_ERROR_MEANINGS = {
-    "400": "The request is malformed; the message says which field and why.",
-    "413": "The body or the image is over a configured limit.",
-    "415": "The body is in a content type this route does not take.",
-    "422": "The data is not an image that can be decoded.",
-    "500": "An unexpected error; the detail is in the server log.",
-    "503": "The model is not loaded.",
+# What each error status means and the `error.code` values the HTTP routes answer with it.
+ERROR_STATUSES = {
+    "400": (
+        "The request is malformed; the message says which field and why.",
+        (
+            "invalid_json",
+            "duplicate_key",
+            "invalid_request",
+            "missing_field",
+            "invalid_field",
+            "invalid_base64",
+            "unknown_field",
+            "unknown_class",
+        ),
+    ),
+    "401": (
+        "API keys are configured and no valid key was sent (`X-Api-Key: <key>` or "
+        "`Authorization: Bearer <key>`); the answer carries `WWW-Authenticate: Bearer`.",
+        ("unauthorized",),
+    ),
+    "413": (
+        "The body or the image is over a configured limit (checked before decoding).",
+        ("payload_too_large", "image_too_large", "too_many_tiles"),
+    ),
+    "415": ("The body is in a content type this route does not take.", ("unsupported_media_type",)),
+    "422": (
+        "The data is not an image that can be decoded.",
+        ("empty_image", "unsupported_image_format", "corrupt_image", "invalid_image"),
+    ),
+    "500": ("An unexpected error; the detail is in the server log.", ("internal_error",)),
+    "503": (
+        "The model is not loaded, or API keys are configured but could not be loaded.",
+        ("model_unavailable", "auth_unavailable"),
+    ),
+}
+SECURITY_SCHEMES = {
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    "bearer": {"type": "http", "scheme": "bearer"},
 }
 _BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
 
@@ -38,11 +69,22 @@ _BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
 def _errors(*statuses: str, schema: str = "Error") -> dict[str, dict]:
     return {
         status: {
-            "description": _ERROR_MEANINGS[status],
+            "description": _describe(status),
             "content": {"application/json": {"schema": ref(schema)}},
         }
         for status in (*statuses, *COMMON_ERROR_STATUSES)
     }
+
+
+def _describe(status: str) -> str:
+    meaning, codes = ERROR_STATUSES[status]
+    return f"{meaning} Codes: {', '.join(f'`{code}`' for code in codes)}."
+
+
+def _protected(operation: dict, schema: str = "Error") -> dict:
+    """An operation behind the API keys: either scheme, and its 401."""
+    responses = {**operation["responses"], **_errors("401", schema=schema)}
+    return {**operation, "security": [{"apiKey": []}, {"bearer": []}], "responses": responses}
 
 
 def _ok(description: str, schema: dict, media_type: str = "application/json") -> dict:
@@ -125,22 +167,28 @@ def _get(summary: str, responses: dict, operation_id: str) -> dict:
     return {"get": {"summary": summary, "operationId": operation_id, "responses": responses}}
 
 
-def _paths(options: dict[str, dict]) -> dict[str, dict]:
+def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
+    """keys: API keys are on, so every route but the open ones documents them and 401."""
     html = {"type": "string"}
     unavailable = {"description": "The model is not loaded.", **_ok("", ref("Health"))["200"]}
+    detect, deepstack = _detect_operation(options), _deepstack_operation()
+    model = _get(
+        "The loaded model: format, input size, labels",
+        {**_ok("The model.", ref("ModelDescription")), **_errors("503")},
+        "model",
+    )
+    if keys:
+        detect, deepstack = _protected(detect), _protected(deepstack, "DeepStackError")
+        model = {"get": _protected(model["get"])}
     return {
-        "/detect": {"post": _detect_operation(options)},
-        "/v1/vision/detection": {"post": _deepstack_operation()},
+        "/detect": {"post": detect},
+        "/v1/vision/detection": {"post": deepstack},
         "/health": _get(
             "Liveness and model status",
             {**_ok("The model is loaded.", ref("Health")), "503": unavailable, **_errors()},
             "health",
         ),
-        "/model": _get(
-            "The loaded model: format, input size, labels",
-            {**_ok("The model.", ref("ModelDescription")), **_errors("503")},
-            "model",
-        ),
+        "/model": model,
         "/openapi.json": _get(
             "This document", {**_ok("OpenAPI 3.1.", {"type": "object"}), **_errors()}, "openapi"
         ),
@@ -149,8 +197,11 @@ def _paths(options: dict[str, dict]) -> dict[str, dict]:
     }
 
 
-def openapi_document(settings: Settings, model: ModelInfo | None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids."""
+def openapi_document(
+    settings: Settings, model: ModelInfo | None, *, keys: bool = False
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids;
+    keys: this server requires API keys (documented as security schemes and 401s)."""
     schemas = component_schemas(list(LAYOUTS))
     options = schemas["DetectRequest"]["properties"]
     options["confidence"]["default"] = settings.default_confidence
@@ -160,6 +211,9 @@ def openapi_document(settings: Settings, model: ModelInfo | None) -> dict[str, A
         class_id = options["classes"]["items"]["anyOf"][1]
         class_id["maximum"] = len(model.class_names) - 1
         options["classes"]["examples"] = [[model.class_names[0]]]
+    components: dict[str, Any] = {"schemas": schemas}
+    if keys:
+        components["securitySchemes"] = SECURITY_SCHEMES
     return {
         "openapi": "3.1.0",
         "info": {
@@ -168,8 +222,8 @@ def openapi_document(settings: Settings, model: ModelInfo | None) -> dict[str, A
             "description": "YOLO ONNX models on the CPU; boxes in original-image pixels.",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "paths": _paths(options),
-        "components": {"schemas": schemas},
+        "paths": _paths(options, keys=keys),
+        "components": components,
     }
 
 
@@ -177,4 +231,5 @@ def openapi_document(settings: Settings, model: ModelInfo | None) -> dict[str, A
 def openapi_json():
     model = current_app.extensions.get("model")
     settings = current_app.extensions["settings"]
-    return jsonify(openapi_document(settings, model.info if model else None))
+    keys = settings.api_keys is not None or settings.api_keys_ssm_parameter is not None
+    return jsonify(openapi_document(settings, model.info if model else None, keys=keys))
