@@ -184,3 +184,70 @@ def test_the_page_and_the_server_draw_in_the_same_colours():
     script = (REPO_ROOT / "app" / "static" / "demo.js").read_text()
     listed = re.findall(r'"#([0-9a-f]{6})"', script[script.index("PALETTE") : script.index("];")])
     assert [tuple(bytes.fromhex(h)) for h in listed] == list(PALETTE)
+
+
+KEY = "demo-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def keyed_base_url(yolox_model):
+    with serve_in_thread(create_app({"api_keys": KEY}, model=yolox_model)) as url:
+        yield url
+
+
+def test_demo_page_asks_for_the_key_a_keyed_server_wants(browser, keyed_base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    sent_keys = []
+    page.on("request", lambda r: r.url.endswith("/detect") and sent_keys.append(r.headers))
+    page.goto(keyed_base_url + "/")
+    page.wait_for_selector("#key-field:not([hidden])")
+
+    page.set_input_files("#file", str(DEMO_DIR / "small-vehicles1.jpeg"))
+    page.wait_for_selector("#status.error")
+    assert page.text_content("#status").startswith("Error 401")
+    assert page.evaluate("document.activeElement.id") == "api-key"
+
+    page.fill("#api-key", KEY)
+    page.dispatch_event("#api-key", "change")
+    page.wait_for_selector("#canvas[data-count]")
+    assert int(page.get_attribute("#canvas", "data-count")) >= 3
+    assert "x-api-key" not in sent_keys[0] and sent_keys[-1]["x-api-key"] == KEY
+    page.wait_for_function("document.getElementById('model').textContent.includes('yolox')")
+
+    # Kept for this tab only: a reload fills it in again, a new context (tab) does not have it.
+    page.reload()
+    page.wait_for_function(f"document.getElementById('api-key').value === '{KEY}'")
+    other = context.browser.new_context().new_page()
+    other.goto(keyed_base_url + "/")
+    other.wait_for_selector("#key-field:not([hidden])")
+    assert other.input_value("#api-key") == ""
+    other.context.close()
+    context.close()
+
+
+def test_demo_page_hides_the_key_field_on_an_open_server(page, base_url):
+    page.goto(base_url + "/")
+    page.wait_for_function("document.getElementById('model').textContent !== ''")
+    assert page.is_hidden("#key-field")
+
+
+def test_docs_page_tries_a_protected_operation_with_the_key(browser, keyed_base_url):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(keyed_base_url + "/docs")
+    page.wait_for_selector("body[data-ready]")
+    model = page.locator('.operation[data-path="/model"]')
+    model.locator("summary", has_text="Try it").click()
+
+    model.locator("button", has_text="Send").click()
+    model.locator('.try-output[data-status="401"]').wait_for()
+
+    page.fill("#api-key", KEY)
+    page.dispatch_event("#api-key", "change")
+    model.locator("button", has_text="Send").click()
+    model.locator('.try-output[data-status="200"]').wait_for()
+    assert "yolox" in model.locator(".try-output").text_content()
+    context.close()

@@ -16,9 +16,21 @@ function setStatus(text, isError = false) {
   $("status").classList.toggle("error", isError);
 }
 
+const KEY_STORAGE = "detect-api-key";  // sessionStorage: this tab only, gone when it closes
+
+function authHeaders() {
+  const key = $("api-key").value.trim();
+  return key ? { "X-Api-Key": key } : {};
+}
+
 async function readContract() {
-  // The OpenAPI document says which options this server takes and their defaults.
+  // The OpenAPI document says which options this server takes and their defaults, and
+  // whether it wants an API key (components.securitySchemes appears only then).
   const doc = await (await fetch("/openapi.json")).json();
+  if (doc.components.securitySchemes) {
+    $("key-field").hidden = false;
+    $("api-key").value = sessionStorage.getItem(KEY_STORAGE) || "";
+  }
   const options = doc.components.schemas.DetectRequest.properties;
   if (options.confidence && options.confidence.default !== undefined) {
     $("confidence").value = options.confidence.default;
@@ -37,7 +49,7 @@ async function readContract() {
 }
 
 async function showModel() {
-  const response = await fetch("/model");
+  const response = await fetch("/model", { headers: authHeaders() });
   if (response.ok) {
     const model = await response.json();
     $("model").textContent = `model ${model.name} (${model.format}, ${model.input.width}×${model.input.height})`;
@@ -75,7 +87,7 @@ async function detect() {
   try {
     const response = await fetch("/detect", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...authHeaders() },
       body: JSON.stringify(requestBody()),
     });
     const answer = await response.json();
@@ -83,6 +95,10 @@ async function detect() {
     $("json").textContent = JSON.stringify(answer, null, 2);
     if (!response.ok) {
       setStatus(`Error ${response.status}: ${answer.error ? answer.error.message : "unknown"}`, true);
+      if (response.status === 401) {
+        $("key-field").hidden = false;
+        $("api-key").focus();
+      }
       return;
     }
     const drawn = drawDetections(answer.detections);
@@ -147,10 +163,15 @@ $("slicing").addEventListener("change", () => {
   state.slicingTouched = true;
   detect();
 });
+$("api-key").addEventListener("change", () => {
+  sessionStorage.setItem(KEY_STORAGE, $("api-key").value.trim());
+  showModel().catch(() => {});
+  detect();
+});
 $("form").addEventListener("submit", (event) => {
   event.preventDefault();
   detect();
 });
 
-readContract().catch(() => {});
-showModel().catch(() => {});
+// The key (if the server wants one) is filled in before /model is asked.
+readContract().catch(() => {}).finally(() => showModel().catch(() => {}));

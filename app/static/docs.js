@@ -88,7 +88,8 @@ function tryItForm(method, path, operation) {
     }
     const url = path + (query.toString() ? `?${query}` : "");
     output.textContent = `${method.toUpperCase()} ${url} …`;
-    const response = await fetch(url, multipart ? { method: "POST", body: data } : { method: method.toUpperCase() });
+    const headers = operation.security ? keyHeaders() : {};
+    const response = await fetch(url, multipart ? { method: "POST", body: data, headers } : { method: method.toUpperCase(), headers });
     const type = response.headers.get("content-type") || "";
     const text = type.includes("json") ? shorten(await response.json()) : `(${type}, ${(await response.text()).length} chars)`;
     output.textContent = `${response.status}\n${text}`;
@@ -106,8 +107,26 @@ function operationSection(path, method, operation) {
     responsesTable(operation.responses), tryItForm(method, path, operation));
 }
 
+const KEY_STORAGE = "detect-api-key";  // shared with the demo page; this tab only
+
+function keyHeaders() {
+  const key = (sessionStorage.getItem(KEY_STORAGE) || "").trim();
+  return key ? { "X-Api-Key": key } : {};
+}
+
+function keyField() {
+  // Shown only when the server wants API keys (the document then has securitySchemes).
+  const input = el("input", { type: "password", id: "api-key", autocomplete: "off", size: "18" });
+  input.value = sessionStorage.getItem(KEY_STORAGE) || "";
+  input.addEventListener("change", () => sessionStorage.setItem(KEY_STORAGE, input.value.trim()));
+  return el("p", { class: "try" }, el("label", {}, "API key for “Try it” (X-Api-Key) ", input));
+}
+
 async function main() {
   const doc = await (await fetch("/openapi.json")).json();
+  if (doc.components.securitySchemes) {
+    document.getElementById("description").after(keyField());
+  }
   document.getElementById("title").textContent = doc.info.title;
   document.getElementById("version").textContent = `version ${doc.info.version}, OpenAPI ${doc.openapi}`;
   document.getElementById("description").textContent = doc.info.description || "";
