@@ -57,6 +57,10 @@ class Settings:
     # secrets: kept out of repr() so that logging the settings cannot leak them.
     api_keys: str | None = dataclasses.field(default=None, repr=False)
     api_keys_ssm_parameter: str | None = None
+    # Built once from the slicing_* fields above by __post_init__ (every request reads it).
+    _slicing: SlicingOptions | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
@@ -80,7 +84,17 @@ class Settings:
     def _check_slicing(self) -> None:
         """SlicingOptions checks the values; this names the variable that holds a bad one."""
         try:
-            self.slicing_defaults()
+            slicing = SlicingOptions(
+                mode=self.slicing_mode,
+                tile_wh=self.slicing_tile,
+                overlap=self.slicing_overlap,
+                whole_image=self.slicing_whole_image,
+                merge=self.slicing_merge,
+                match_metric=self.slicing_match_metric,
+                match_threshold=self.slicing_match_threshold,
+                class_agnostic=self.slicing_class_agnostic,
+                max_tiles=self.max_tiles,
+            )
         except SlicingOptionError as exc:
             variable = {"tile_wh": "SLICING_TILE", "max_tiles": "MAX_TILES"}.get(
                 exc.field, f"SLICING_{exc.field.upper()}"
@@ -88,20 +102,12 @@ class Settings:
             raise ConfigError(
                 f"{variable}={exc.value!r} is out of range: {exc.expected}."
             ) from None
+        object.__setattr__(self, "_slicing", slicing)  # frozen: set once, here
 
     def slicing_defaults(self) -> SlicingOptions:
         """The slicing a request gets for every field it leaves out (max_tiles: always)."""
-        return SlicingOptions(
-            mode=self.slicing_mode,
-            tile_wh=self.slicing_tile,
-            overlap=self.slicing_overlap,
-            whole_image=self.slicing_whole_image,
-            merge=self.slicing_merge,
-            match_metric=self.slicing_match_metric,
-            match_threshold=self.slicing_match_threshold,
-            class_agnostic=self.slicing_class_agnostic,
-            max_tiles=self.max_tiles,
-        )
+        assert self._slicing is not None  # __post_init__ built it or raised
+        return self._slicing
 
     def _check_api_key_settings(self) -> None:
         if self.api_keys is not None and self.api_keys_ssm_parameter is not None:
@@ -121,11 +127,12 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None):
         """Parse every field from environ (by upper-case name), then apply overrides as-is."""
         values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
+        settable = [field for field in dataclasses.fields(cls) if field.init]
+        for field in settable:
             raw = environ.get(field.name.upper(), "").strip()
             if raw:
                 values[field.name] = _parse(field.name.upper(), raw, field.default)
-        unknown = set(overrides or {}) - {f.name for f in dataclasses.fields(cls)}
+        unknown = set(overrides or {}) - {f.name for f in settable}
         if unknown:
             raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
         values.update(overrides or {})

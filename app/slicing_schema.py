@@ -53,6 +53,8 @@ def _boolean(name: str, value: Any) -> bool:
 def _tile(name: str, value: Any) -> tuple[int, int]:
     """416 (a square tile) or [width, height], in image px."""
     sides = value if isinstance(value, list) and len(value) == 2 else [value, value]
+    # JSON has one number type: 416.0 is the integer 416 (as JSON Schema and max_detections say).
+    sides = [int(s) if isinstance(s, float) and s.is_integer() else s for s in sides]
     if not all(
         isinstance(side, int) and not isinstance(side, bool) and MIN_TILE_PX <= side <= MAX_TILE_PX
         for side in sides

@@ -101,3 +101,15 @@ def test_slicing_settings_from_the_environment():
 def test_bad_slicing_settings_fail_at_start(environ, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(environ)
+
+
+def test_slicing_defaults_are_built_once_and_follow_replace():
+    import dataclasses
+
+    settings = Settings.from_env({"SLICING_OVERLAP": "0.25"})
+    assert settings.slicing_defaults() is settings.slicing_defaults()
+    assert settings.slicing_defaults().overlap == 0.25
+    changed = dataclasses.replace(settings, slicing_overlap=0.4, max_tiles=7)
+    assert (changed.slicing_defaults().overlap, changed.slicing_defaults().max_tiles) == (0.4, 7)
+    with pytest.raises(ConfigError, match="Unknown setting"):
+        Settings.from_env({}, {"_slicing": None})
