@@ -1,5 +1,6 @@
-"""The OpenAPI schema of "slicing" (app/contract.py) and its parser (app/slicing_schema.py) agree
-on every sub-field: each candidate value is valid for the schema exactly when the parser takes it."""
+"""The OpenAPI schema of "slicing" (app/contract.py) and its parser (app/slicing_schema.py)
+agree on every sub-field: each candidate value is valid for the schema exactly when the parser
+takes it."""
 
 from __future__ import annotations
 
