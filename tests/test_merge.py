@@ -100,3 +100,53 @@ def test_greedy_match_equals_the_pairwise_definition(metric, agnostic, seed):
     expected_kept, expected_owner = brute_force_match(boxes, scores, classes, 0.4, metric)
     assert kept.tolist() == expected_kept
     assert owner.tolist() == expected_owner.tolist()
+
+
+def brute_force_match_up_to(boxes, scores, classes, threshold, metric, max_keep):
+    """brute_force_match, stopping once max_keep boxes are kept (their takings applied)."""
+    owner = np.full(len(boxes), -1)
+    kept = []
+    for i in np.argsort(-scores, kind="stable"):
+        if len(kept) == max_keep:
+            break
+        if owner[i] >= 0:
+            continue
+        owner[i] = len(kept)
+        values = overlap_one_to_many(boxes[i], boxes, metric=metric)
+        for j in range(len(boxes)):
+            same = classes is None or classes[i] == classes[j]
+            if owner[j] < 0 and same and values[j] > threshold:
+                owner[j] = len(kept)
+        kept.append(i)
+    return kept, owner
+
+
+@pytest.mark.parametrize("metric", ["iou", "ios"])
+@pytest.mark.parametrize("agnostic", [False, True])
+@pytest.mark.parametrize(
+    "max_keep", [None, 1, 63, 64, 65, 100]
+)  # cut inside the first block, at its edge, past it
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.65])
+def test_blocked_greedy_match_equals_the_definition_across_blocks(
+    metric, agnostic, max_keep, threshold
+):
+    """Dense clusters, so boxes of one block take boxes of later blocks; ties in score; a few
+    zero-area boxes (which match nothing, not even themselves)."""
+    rng = np.random.default_rng(11)
+    centres = rng.uniform(0, 400, (25, 2))
+    xy = centres[rng.integers(0, 25, 400)] + rng.normal(0, 6, (400, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(8, 40, (400, 2))], axis=1).astype(np.float32)
+    boxes[::37, 2:] = boxes[::37, :2]  # zero area
+    scores = np.round(rng.uniform(0, 1, 400), 2).astype(np.float32)  # ties
+    classes = None if agnostic else rng.integers(0, 2, 400)
+
+    kept, owner = greedy_match(boxes, scores, classes, threshold, metric=metric, max_keep=max_keep)
+
+    expected_kept, expected_owner = brute_force_match_up_to(
+        boxes, scores, classes, threshold, metric, max_keep or len(boxes)
+    )
+    assert kept.tolist() == expected_kept
+    assert owner.tolist() == expected_owner.tolist()
+    if max_keep is None or max_keep > 64:  # the case blocks make special: past the first 64
+        beyond_first_block = np.argsort(-scores, kind="stable")[64:]
+        assert (owner[beyond_first_block] >= 0).any()
