@@ -27,14 +27,27 @@ def free_port() -> int:
 @contextlib.contextmanager
 def local_server(model_path: Path, *, threads: int = 4) -> Iterator[tuple[int, int]]:
     """Run `python -m app serve` on a free port; yields (port, pid) once /health answers."""
+    with serve({"MODEL_PATH": str(model_path)}, threads=threads) as (process, port):
+        yield port, process.pid
+
+
+@contextlib.contextmanager
+def serve(
+    settings: dict[str, str], *, threads: int, unset: tuple[str, ...] = ()
+) -> Iterator[tuple[subprocess.Popen, int]]:
+    """`python -m app serve` on a free port with these settings over this environment (and
+    the variables in unset removed); yields (process, port) once /health answers, stops it
+    after the block."""
+    env = {**os.environ, **settings, "PYTHONUNBUFFERED": "1"}
+    for name in unset:
+        env.pop(name, None)
     port = free_port()
-    env = {**os.environ, "MODEL_PATH": str(model_path), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--threads", str(threads)]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
         try:
             _wait_until_healthy(process, port, log)
-            yield port, process.pid
+            yield process, port
         finally:
             process.terminate()
             try:
@@ -49,7 +62,8 @@ def _wait_until_healthy(process: subprocess.Popen, port: int, log) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.seek(0)
-            sys.exit(f"the server exited early:\n{log.read().decode(errors='replace')}")
+            output = log.read().decode(errors="replace")
+            sys.exit(f"the server exited early ({process.returncode}):\n{output}")
         with contextlib.suppress(OSError):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/health")

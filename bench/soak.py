@@ -20,11 +20,9 @@ import http.client
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +35,9 @@ if str(REPO_ROOT) not in sys.path:  # run as `python bench/soak.py`
     sys.path.insert(0, str(REPO_ROOT))
 
 from tests.hostile import build_corpus, corpus_settings, error_problems  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, also when imported
+from _server import serve  # noqa: E402
 
 MAX_RSS_GROWTH = 0.10
 RSS_SAMPLES = 4
@@ -113,55 +114,16 @@ def build_payloads() -> tuple[list[Payload], list[Payload]]:
     return valid, hostile
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def local_server(args: argparse.Namespace) -> Iterator[tuple[subprocess.Popen, int]]:
     """`python -m app serve` with the corpus' limits, until the block ends."""
-    limits = {name.upper(): str(value) for name, value in corpus_settings().items()}
-    env = {**os.environ, **limits, "MODEL_PATH": str(args.model), "LOG_LEVEL": "WARNING"}
-    env.pop("API_KEYS", None)
-    env.pop("API_KEYS_SSM_PARAMETER", None)
+    settings = {name.upper(): str(value) for name, value in corpus_settings().items()}
+    settings |= {"MODEL_PATH": str(args.model), "LOG_LEVEL": "WARNING"}
     if args.model_threads:
-        env["MODEL_THREADS"] = str(args.model_threads)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--port",
-        str(port),
-        "--threads",
-        str(args.threads),
-    ]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
-        try:
-            _wait_healthy(process, port, log)
-            yield process, port
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-def _wait_healthy(process: subprocess.Popen, port: int, log) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            sys.exit(f"the server exited with {process.returncode}:\n{log.read().decode()}")
-        with contextlib.suppress(OSError):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return
-        time.sleep(0.2)
-    sys.exit("the server did not become healthy in time")
+        settings["MODEL_THREADS"] = str(args.model_threads)
+    unset = ("API_KEYS", "API_KEYS_SSM_PARAMETER")
+    with serve(settings, threads=args.threads, unset=unset) as (process, port):
+        yield process, port
 
 
 def rss_kb(pid: int) -> dict[str, int]:

@@ -70,11 +70,13 @@ def test_merge_of_nothing():
     assert len(merge_detections(Detections.empty(), method="greedy_nmm")) == 0
 
 
-def brute_force_match(boxes, scores, classes, threshold, metric):
-    """The greedy definition, pair by pair: (kept, owner)."""
+def brute_force_match(boxes, scores, classes, threshold, metric, max_keep=None):
+    """The greedy definition, pair by pair: (kept, owner); stops once max_keep are kept."""
     owner = np.full(len(boxes), -1)
     kept = []
     for i in np.argsort(-scores, kind="stable"):
+        if len(kept) == max_keep:
+            break
         if owner[i] >= 0:
             continue
         owner[i] = len(kept)
@@ -102,25 +104,6 @@ def test_greedy_match_equals_the_pairwise_definition(metric, agnostic, seed):
     assert owner.tolist() == expected_owner.tolist()
 
 
-def brute_force_match_up_to(boxes, scores, classes, threshold, metric, max_keep):
-    """brute_force_match, stopping once max_keep boxes are kept (their takings applied)."""
-    owner = np.full(len(boxes), -1)
-    kept = []
-    for i in np.argsort(-scores, kind="stable"):
-        if len(kept) == max_keep:
-            break
-        if owner[i] >= 0:
-            continue
-        owner[i] = len(kept)
-        values = overlap_one_to_many(boxes[i], boxes, metric=metric)
-        for j in range(len(boxes)):
-            same = classes is None or classes[i] == classes[j]
-            if owner[j] < 0 and same and values[j] > threshold:
-                owner[j] = len(kept)
-        kept.append(i)
-    return kept, owner
-
-
 @pytest.mark.parametrize("metric", ["iou", "ios"])
 @pytest.mark.parametrize("agnostic", [False, True])
 @pytest.mark.parametrize(
@@ -142,8 +125,8 @@ def test_blocked_greedy_match_equals_the_definition_across_blocks(
 
     kept, owner = greedy_match(boxes, scores, classes, threshold, metric=metric, max_keep=max_keep)
 
-    expected_kept, expected_owner = brute_force_match_up_to(
-        boxes, scores, classes, threshold, metric, max_keep or len(boxes)
+    expected_kept, expected_owner = brute_force_match(
+        boxes, scores, classes, threshold, metric, max_keep
     )
     assert kept.tolist() == expected_kept
     assert owner.tolist() == expected_owner.tolist()
