@@ -79,3 +79,15 @@ def b64(data: bytes) -> str:
 @pytest.fixture(scope="session")
 def demo_jpeg() -> bytes:
     return shared_path("data", "demo", "small-vehicles1.jpeg").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def dynamic_yolox(tmp_path_factory):
+    """YOLOX-Nano with a dynamic batch dimension (a copy made here): sliced views batch."""
+    from app.detector import load_model
+    from tests.onnx_graphs import with_dynamic_batch
+
+    source = shared_path("models", "yolox_nano.onnx")
+    model = load_model(with_dynamic_batch(source, tmp_path_factory.mktemp("m") / "yolox.onnx"))
+    assert model.info.dynamic_batch
+    return model

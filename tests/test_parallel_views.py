@@ -51,14 +51,6 @@ def test_side_by_side_equals_one_after_another(
     assert side_by_side.class_id.tolist() == one_after_another.class_id.tolist()
 
 
-@pytest.fixture
-def dynamic_yolox(tmp_path):
-    from tests.onnx_graphs import with_dynamic_batch
-
-    path = with_dynamic_batch(shared_path("models", "yolox_nano.onnx"), tmp_path / "dyn.onnx")
-    return load_model(path)
-
-
 @pytest.mark.parametrize(
     ("count", "max_batch", "workers", "expected"),
     [

@@ -10,8 +10,7 @@ import pytest
 from app.detector import DetectOptions, detect_array, detect_bytes, load_model
 from app.detector.preprocess import decode_image
 from app.detector.slicing import SlicingOptions
-from tests.conftest import shared_path
-from tests.onnx_graphs import constant_output_model, with_dynamic_batch
+from tests.onnx_graphs import constant_output_model
 
 ONLY_TILES = DetectOptions(slicing=SlicingOptions(mode="on", whole_image=False))
 SLICED = DetectOptions(slicing=SlicingOptions(mode="on"))
@@ -76,14 +75,6 @@ def test_one_tile_images_skip_the_whole_image_pass(one_box_model):
     image = np.zeros((64, 64, 3), np.uint8)
     found = detect_array(one_box_model, image, SLICED)
     assert found.xyxy.tolist() == [[22, 27, 42, 37]]
-
-
-@pytest.fixture(scope="module")
-def dynamic_yolox(tmp_path_factory):
-    source = shared_path("models", "yolox_nano.onnx")
-    model = load_model(with_dynamic_batch(source, tmp_path_factory.mktemp("m") / "yolox.onnx"))
-    assert model.info.dynamic_batch
-    return model
 
 
 def test_batched_tiles_equal_one_at_a_time(dynamic_yolox, yolox_model, demo_jpeg):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 LAMBDA_MB_PER_VCPU = 1769  # AWS: 1,769 MB of function memory buys one full vCPU
 
@@ -35,3 +37,20 @@ def _lambda_vcpus(environ: Mapping[str, str]) -> float | None:
     """The vCPU share of this Lambda function's memory size; None when not on Lambda."""
     memory_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
     return int(memory_mb) / LAMBDA_MB_PER_VCPU if memory_mb.isdigit() else None
+
+
+class LazyPool:
+    """A process-wide thread pool started by its first use. Each use that waits on its tasks
+    has a pool of its own (views, resize bands): a task never waits on its own pool, so no
+    pool can fill up with tasks waiting for one another."""
+
+    def __init__(self, name: str, size: Callable[[], int]) -> None:
+        self._name, self._size = name, size
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._size(), thread_name_prefix=self._name)
+            return self._pool

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
 
-from .cpus import usable_cpus
+from .cpus import LazyPool, usable_cpus
 
 # Below this many source pixels a band saves less than handing it to a thread costs.
 MIN_BANDED_SOURCE_PX = 200_000
 MAX_BANDS = 4
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+_POOL = LazyPool("resize", lambda: MAX_BANDS)  # started by the first banded resize
 
 
 def resize_into(image: Image.Image, out: np.ndarray, *, bands: int | None = None) -> None:
@@ -44,7 +41,7 @@ def resize_into(image: Image.Image, out: np.ndarray, *, bands: int | None = None
         return
     rows = band_rows(image.size[1], out_h, bands)
     jobs = [
-        _executor().submit(_resize_band, image, out, rows[k], rows[k + 1]) for k in range(bands)
+        _POOL.get().submit(_resize_band, image, out, rows[k], rows[k + 1]) for k in range(bands)
     ]
     for job in jobs:
         job.result()  # re-raises a band's failure here
@@ -75,12 +72,3 @@ def _bands_for(source_wh: tuple[int, int]) -> int:
     if source_wh[0] * source_wh[1] < MIN_BANDED_SOURCE_PX:
         return 1
     return min(usable_cpus(), MAX_BANDS)
-
-
-def _executor() -> ThreadPoolExecutor:
-    """One small pool for the process, started by the first banded resize."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(MAX_BANDS, thread_name_prefix="resize")
-        return _pool

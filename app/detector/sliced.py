@@ -3,15 +3,13 @@ side by side on several threads when there are CPUs for them."""
 
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from .cpus import usable_cpus
+from .cpus import LazyPool, usable_cpus
 from .detections import Detections
 from .model import Model, ModelInfo
 from .postprocess import DetectOptions, postprocess
@@ -23,8 +21,9 @@ MAX_TILE_BATCH = 8
 
 Pixels = np.ndarray | Image.Image  # (H, W, 3) uint8 RGB, or an RGB PIL image
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+# Started by the first request that runs views side by side; its size bounds the batches in
+# flight, whatever the number of concurrent requests.
+_POOL = LazyPool("views", usable_cpus)
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ def detect_views(
     if workers == 1:
         results = [run_chunk(bounds) for bounds in chunks]
     else:
-        results = list(_executor().map(run_chunk, chunks))
+        results = list(_POOL.get().map(run_chunk, chunks))
     stage_s: dict[str, float] = {}
     for _, seconds in results:
         for stage, value in seconds.items():
@@ -142,13 +141,3 @@ def _detect_chunk(
         "postprocess": time.perf_counter() - ran,
     }
     return parts, seconds
-
-
-def _executor() -> ThreadPoolExecutor:
-    """One pool for the process, started by the first request that runs views side by side;
-    its size bounds the batches in flight, whatever the number of concurrent requests."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(usable_cpus(), thread_name_prefix="views")
-        return _pool
