@@ -40,9 +40,8 @@ def _lambda_vcpus(environ: Mapping[str, str]) -> float | None:
 
 
 class LazyPool:
-    """A process-wide thread pool started by its first use. Each use that waits on its tasks
-    has a pool of its own (views, resize bands): a task never waits on its own pool, so no
-    pool can fill up with tasks waiting for one another."""
+    """A process-wide thread pool started by its first use (no threads at cold start). Its
+    tasks must never wait on tasks of the same pool, or it could fill up with waiters."""
 
     def __init__(self, name: str, size: Callable[[], int]) -> None:
         self._name, self._size = name, size

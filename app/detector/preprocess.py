@@ -13,7 +13,6 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImage, PayloadTooLarge
-from .resize import resize_into
 from .sniff import ACCEPTED_FORMATS, ACCEPTED_NAMES, sniff, webp_size
 
 PAD_VALUE = 114  # grey used by every YOLO family for letterbox padding
@@ -243,7 +242,8 @@ def letterbox(
     x0, y0 = int(box.pad_x_px), int(box.pad_y_px)
     placed = canvas[y0 : y0 + resized_h, x0 : x0 + resized_w]
     if (resized_w, resized_h) != (width_px, height_px):
-        resize_into(image if is_pil else Image.fromarray(image), placed)
+        pil = image if is_pil else Image.fromarray(image)
+        placed[...] = np.asarray(pil.resize((resized_w, resized_h), Image.Resampling.BILINEAR))
     else:
         placed[...] = np.asarray(image) if is_pil else image
     return canvas, box
