@@ -13,7 +13,7 @@ from .merge import merge_detections
 from .model import Model
 from .postprocess import DetectOptions
 from .preprocess import open_image, oriented_size, to_rgb_image
-from .sliced import Pixels, SlicingSummary, detect_views, fill_slot, image_size, view_detections
+from .sliced import Pixels, SlicingSummary, detect_views, image_size, whole_view
 from .slicing import plan_tiles
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -80,9 +80,8 @@ def _detect(
         return _detect_whole(model, image, options, watch), None
     # One tile already is the whole image at native scale (SAHI skips the pass then too).
     whole_image = slicing.whole_image and len(tiles) > 1
-    views = tiles
-    if whole_image:  # the whole-image pass is one more view, the last (as crop: the image)
-        views = np.concatenate([tiles, [[0, 0, *image_size(image)]]]).astype(tiles.dtype)
+    # The whole-image pass is one more view, the last.
+    views = np.concatenate([tiles, whole_view(image)]) if whole_image else tiles
     found = detect_views(model, image, views, options, watch)
     found = merge_detections(
         found,
@@ -100,16 +99,8 @@ def _detect(
 def _detect_whole(
     model: Model, image: Pixels, options: DetectOptions, watch: _Stopwatch
 ) -> Detections:
-    """One pass over the whole image, letterboxed to the model input."""
-    info = model.info
-    batch = np.empty((1, 3, info.input_wh[1], info.input_wh[0]), np.float32)
-    box = fill_slot(image, batch[0], info)
-    watch.lap("preprocess")
-    output = model.run(batch)
-    watch.lap("inference")
-    found = view_detections(output, box, image_size(image), options, info)
-    watch.lap("postprocess")
-    return found
+    """One pass over the whole image, letterboxed to the model input: a single view."""
+    return detect_views(model, image, whole_view(image), options, watch)
 
 
 def detect_bytes(

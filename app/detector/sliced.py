@@ -52,6 +52,11 @@ def crop(image: Pixels, tile: np.ndarray) -> Pixels:
     return image[y1:y2, x1:x2]
 
 
+def whole_view(image: Pixels) -> np.ndarray:
+    """(1, 4) int64: the view that is the whole image (crop() hands back the image itself)."""
+    return np.array([[0, 0, *image_size(image)]], np.int64)
+
+
 def fill_slot(pixels: Pixels, slot: np.ndarray, info: ModelInfo) -> Letterbox:
     """Letterbox pixels the model's way into slot, a (3, H, W) float32 batch entry."""
     layout = info.layout
