@@ -1,6 +1,6 @@
 # The AWS Lambda image of the detection API (also runs as a plain HTTP server; see README).
 #   docker build --platform linux/amd64 -t small-object-detect .
-# The model must be in model/ first (scripts/setup.sh or `python -m app.fetch_model` puts it
+# The model must be in model/ first (scripts/setup.sh or `python -m app.cli.fetch_model` puts it
 # there), or let the build fetch it with the project's verified fetcher:
 #   docker build --platform linux/amd64 --build-arg FETCH_MODEL=1 -t small-object-detect .
 FROM public.ecr.aws/lambda/python:3.12
@@ -16,16 +16,16 @@ COPY model/ ${LAMBDA_TASK_ROOT}/model/
 # An image without its model would only answer 503: refuse to build one.
 ARG FETCH_MODEL=0
 ARG MODEL_FILE=yolox_nano.onnx
-RUN if [ "${FETCH_MODEL}" = 1 ]; then python3 -m app.fetch_model; fi \
+RUN if [ "${FETCH_MODEL}" = 1 ]; then python3 -m app.cli.fetch_model; fi \
  && if [ ! -s "${LAMBDA_TASK_ROOT}/model/${MODEL_FILE}" ]; then \
-      echo "model/${MODEL_FILE} is missing: run scripts/setup.sh (or python -m app.fetch_model)" \
+      echo "model/${MODEL_FILE} is missing: run scripts/setup.sh (or python -m app.cli.fetch_model)" \
            "before building, or build with --build-arg FETCH_MODEL=1" >&2; exit 1; fi
 
 # Cold start (README, Performance): pre-optimise the model's graph and compile the app's
 # bytecode here, once, rather than at every init; the task root is read-only on Lambda, so
 # no .pyc could be cached there later. bench/coldstart.py measures each (about 8 and 29 ms).
 RUN cd "${LAMBDA_TASK_ROOT}" \
- && python3 -m app.optimize_model "model/${MODEL_FILE}" \
+ && python3 -m app.cli.optimize_model "model/${MODEL_FILE}" \
  && python3 -m compileall -q app handler.py
 
 # The model loads (with one warm-up inference) when Lambda imports handler during init.

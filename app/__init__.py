@@ -1,4 +1,14 @@
-"""Small-object detection API: the Flask app factory."""
+"""Small-object detection API: the Flask app factory.
+
+The layers, one package each (dependencies point one way: adapters -> schemas -> detector):
+    app/detector/   the pure library: image bytes in, Detections out (no Flask, no AWS)
+    app/schemas/    the request/response contract every entry point shares
+    app/http/       the Flask side: views, OpenAPI, pages, DeepStack, uploads, auth, errors
+    app/events/     the AWS event adapters: S3, IoT
+    app/cli/        the command line: serve, detect, model fetcher and optimiser
+    app/config.py   one frozen Settings, read from the environment once
+    app/observability.py  logs and metrics
+"""
 
 from __future__ import annotations
 
@@ -24,15 +34,16 @@ def create_app(
     """
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
-    from .api import bp
-    from .auth import install_auth
     from .config import Settings
-    from .deepstack import bp as deepstack_bp
     from .detector import ModelError, load_model
-    from .errors import register_error_handlers
+    from .http.api import bp
+    from .http.auth import install_auth
+    from .http.deepstack import bp as deepstack_bp
+    from .http.errors import register_error_handlers
+    from .http.openapi import bp as openapi_bp
+    from .http.pages import STATIC_DIR
+    from .http.pages import bp as pages_bp
     from .observability import init_observability
-    from .openapi import bp as openapi_bp
-    from .pages import bp as pages_bp
 
     settings = Settings.from_env(os.environ, test_config)
     if model is None:
@@ -47,7 +58,7 @@ def create_app(
             if fail_fast:
                 raise
             log.error("model unavailable: %s", exc.message)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=STATIC_DIR)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["settings"] = settings

@@ -1,5 +1,5 @@
 """Command line: `python -m app serve` runs the API on a real WSGI server (waitress);
-`python -m app detect PATH...` runs the detector over images (app/cli.py)."""
+`python -m app detect PATH...` runs the detector over images. The tools live in app/cli/."""
 
 from __future__ import annotations
 
@@ -7,42 +7,9 @@ import argparse
 import os
 import sys
 
-from .cli import add_detect_command, detect_main
+from .cli.detect import add_detect_command, detect_main
+from .cli.serve import serve
 from .observability import configure_logging
-
-
-def serve(host: str, port: int, threads: int) -> int:
-    import waitress
-
-    from . import create_app
-    from .detector import DetectionError
-
-    try:
-        app = create_app()
-    except DetectionError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    info = app.extensions["model"].info
-    print(f"Serving {info.name} ({info.layout.name}) on http://{host}:{port}", flush=True)
-    waitress.serve(app, host=host, port=port, **waitress_options(app, threads))
-    return 0
-
-
-# Waitress buffers a whole body (to a temporary file past 512 KB) before the app can refuse it,
-# and by default accepts 1 GB. Bodies up to this multiple of MAX_BODY_BYTES still get the app's
-# JSON 413; beyond it waitress answers a plain-text 413 itself without storing them.
-WAITRESS_BODY_MULTIPLE = 4
-
-
-def waitress_options(app, threads: int) -> dict:
-    """Keyword arguments for waitress.serve / create_server for this app."""
-    max_body_bytes = app.extensions["settings"].max_body_bytes
-    return {
-        "threads": threads,
-        "ident": "detect-api",
-        # + 1: waitress refuses a body whose length is >= its limit.
-        "max_request_body_size": WAITRESS_BODY_MULTIPLE * max_body_bytes + 1,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

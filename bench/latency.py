@@ -32,7 +32,7 @@ from app.detector.model import PROVIDERS, create_session, session_options
 from app.detector.pipeline import DetectionResult
 from app.detector.postprocess import postprocess
 from app.detector.preprocess import decode_image, letterbox, to_tensor
-from app.schemas import decode_base64_image, detection_response, parse_json_body
+from app.schemas.detect import decode_base64_image, detection_response, parse_json_body
 
 TARGET_RATIO = 1.25
 TARGET_RSS_MB = 250

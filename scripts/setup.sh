@@ -18,7 +18,7 @@ if [ "$dev" = 1 ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 else
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-  .venv/bin/python -m app.fetch_model
+  .venv/bin/python -m app.cli.fetch_model
   # Performance: save the optimised graph beside the model (faster cold starts); optional.
-  .venv/bin/python -m app.optimize_model || echo "note: serving without a pre-optimised model copy"
+  .venv/bin/python -m app.cli.optimize_model || echo "note: serving without a pre-optimised model copy"
 fi

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from app import auth, create_app
+from app import create_app
 from app.config import Settings
 from app.detector import ConfigError
+from app.http import auth
 from tests.conftest import REPO_ROOT, b64, encode_image
 from tests.hostile import error_problems
 
@@ -201,7 +202,7 @@ def test_unusable_ssm_keys_fail_closed(aws, yolox_model, caplog, value):
 def test_boto3_is_imported_only_for_ssm():
     script = (
         "import sys\n"
-        "from app.auth import load_api_keys\n"
+        "from app.http.auth import load_api_keys\n"
         "from app.config import Settings\n"
         f"assert load_api_keys(Settings(api_keys={KEY_A!r})) == ({KEY_A!r},)\n"
         "assert load_api_keys(Settings()) is None\n"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from app.__main__ import main
-from app.cli import IMAGE_SUFFIXES, progress_line
-from app.schemas import DETECT_FIELDS
+from app.cli.detect import IMAGE_SUFFIXES, progress_line
+from app.schemas.detect import DETECT_FIELDS
 from tests.conftest import REPO_ROOT, b64, shared_path
 from tests.evaluation import coco_scores
 

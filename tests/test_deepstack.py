@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from app import create_app
-from app.deepstack import deepstack_predictions
 from app.detector import Detections
+from app.http.deepstack import deepstack_predictions
 from examples.deepstack_client import detect as deepstack_client_detect
 from tests.conftest import DEMO_DIR, b64, shared_path
 from tests.live_server import serve_in_thread
@@ -140,7 +140,7 @@ def test_an_internal_failure_is_500_without_internals(yolox_model, monkeypatch, 
     def crash(*args, **kwargs):
         raise RuntimeError("secret detail at /opt/model/internal.py")
 
-    monkeypatch.setattr("app.deepstack.detect_bytes", crash)
+    monkeypatch.setattr("app.http.deepstack.detect_bytes", crash)
     app = create_app(model=yolox_model)
     response = app.test_client().post(
         "/v1/vision/detection",

@@ -1,4 +1,4 @@
-"""Tests for app.fetch_model against a real HTTP server on 127.0.0.1 (never the internet)."""
+"""Tests for app.cli.fetch_model against a real HTTP server on 127.0.0.1 (never the internet)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from app import fetch_model as fm
-from app.fetch_model import FetchError, FetchResult, fetch_model, main
+from app.cli import fetch_model as fm
+from app.cli.fetch_model import FetchError, FetchResult, fetch_model, main
 
 # Several read chunks, so the streaming size limit is exercised mid-transfer.
 PAYLOAD_BYTES = 200_000
@@ -148,7 +148,7 @@ def test_defaults_are_the_official_yolox_nano_release() -> None:
     assert fm.DEFAULT_SIZE_BYTES == 3_659_407
     assert fm.DEFAULT_SHA256 == "c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d"
     assert fm.DEFAULT_DEST.parts[-2:] == ("model", "yolox_nano.onnx")
-    assert (fm.DEFAULT_DEST.parent.parent / "app" / "fetch_model.py").is_file()
+    assert (fm.DEFAULT_DEST.parent.parent / "app" / "cli" / "fetch_model.py").is_file()
 
 
 def test_download_installs_verified_file(server: FakeServer, payload: bytes, dest: Path) -> None:
@@ -249,7 +249,7 @@ def test_unreachable_server_explains_offline_fixes(closed_port_url: str, dest: P
     message = str(excinfo.value)
     assert f"download of {closed_port_url} failed" in message
     assert "no internet" in message
-    assert "python -m app.fetch_model --from /path/to/yolox_nano.onnx" in message
+    assert "python -m app.cli.fetch_model --from /path/to/yolox_nano.onnx" in message
     assert f"{fm.SOURCE_ENV_VAR}=/path/to/yolox_nano.onnx" in message
     assert "../shared/models/yolox_nano.onnx" in message
     assert not dest.exists()

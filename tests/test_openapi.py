@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from app.contract import DETECT_OPTIONS
-from app.schemas import DETECT_FIELDS
-from app.uploads import QUERY_OPTIONS
+from app.http.uploads import QUERY_OPTIONS
+from app.schemas.contract import DETECT_OPTIONS
+from app.schemas.detect import DETECT_FIELDS
 from tests.conftest import DEMO_DIR, b64, encode_image
 
 # Bounded and derandomized: the same cases on every run, a few seconds in all.

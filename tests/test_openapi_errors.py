@@ -9,7 +9,7 @@ import pytest
 
 from app import create_app
 from app.config import REPO_ROOT
-from app.openapi import ERROR_STATUSES
+from app.http.openapi import ERROR_STATUSES
 from tests.conftest import b64
 
 KEY = "alpha-0123456789abcdef"

@@ -181,7 +181,7 @@ def test_docs_page_renders_every_operation_and_tries_one(page, base_url):
 
 
 def test_the_page_and_the_server_draw_in_the_same_colours():
-    script = (REPO_ROOT / "app" / "static" / "demo.js").read_text()
+    script = (REPO_ROOT / "app" / "http" / "static" / "demo.js").read_text()
     listed = re.findall(r'"#([0-9a-f]{6})"', script[script.index("PALETTE") : script.index("];")])
     assert [tuple(bytes.fromhex(h)) for h in listed] == list(PALETTE)
 

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from app import optimize_model
+from app.cli import optimize_model
 from app.detector import load_model
 from app.detector.cpus import usable_cpus, whole_cpus
 from app.detector.model import (

@@ -1,4 +1,4 @@
-"""The OpenAPI schema of "slicing" (app/contract.py) and its parser (app/slicing_schema.py)
+"""The OpenAPI schema of "slicing" (app/schemas/contract.py) and its parser (app/schemas/slicing.py)
 agree on every sub-field: each candidate value is valid for the schema exactly when the parser
 takes it."""
 
@@ -8,9 +8,9 @@ import jsonschema_rs
 import pytest
 
 from app.config import Settings
-from app.contract import DETECT_OPTIONS
 from app.detector import InvalidRequest
-from app.slicing_schema import SLICING_FIELDS, parse_slicing
+from app.schemas.contract import DETECT_OPTIONS
+from app.schemas.slicing import SLICING_FIELDS, parse_slicing
 
 # Candidates around every boundary the fields have: types, enums, ranges, tile shapes.
 CANDIDATES = [

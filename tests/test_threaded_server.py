@@ -15,7 +15,7 @@ import pytest
 import waitress
 
 from app import create_app
-from app.__main__ import WAITRESS_BODY_MULTIPLE, waitress_options
+from app.cli.serve import WAITRESS_BODY_MULTIPLE, waitress_options
 from tests.conftest import b64, shared_path
 from tests.hostile import JSON, build_corpus, error_problems
 

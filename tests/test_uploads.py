@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from app import create_app
-from app.uploads import QUERY_OPTIONS
+from app.http.uploads import QUERY_OPTIONS
 from tests.conftest import b64
 from tests.live_server import serve_in_thread
 
@@ -141,6 +141,6 @@ def test_uploads_over_real_http(yolox_model, demo_jpeg):
 
 
 def test_every_query_option_is_a_json_option():
-    from app.schemas import DETECT_FIELDS
+    from app.schemas.detect import DETECT_FIELDS
 
     assert set(QUERY_OPTIONS) <= set(DETECT_FIELDS) - {"image"}

@@ -8,7 +8,7 @@ from typing import Any
 from ..config import Settings
 from ..detector import DetectOptions, Model, ModelError, detect_bytes
 from ..detector.errors import DetectionError, InvalidRequest
-from ..schemas import detection_response, parse_detect_request
+from ..schemas.detect import detection_response, parse_detect_request
 
 
 def require_model(model: Model | None) -> Model:

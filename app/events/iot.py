@@ -16,7 +16,7 @@ from typing import Any
 from ..config import DEVICE_ID_FIELD, S3_BUCKET_NAME, S3_MAX_KEY_BYTES, Settings
 from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest, PayloadTooLarge
-from ..schemas import parse_detect_request
+from ..schemas.detect import parse_detect_request
 from . import aws
 from .detection import detect_body, error_result, parse_options, require_model
 from .errors import RetryLater

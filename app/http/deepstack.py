@@ -11,8 +11,8 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .config import Settings
-from .detector import (
+from ..config import Settings
+from ..detector import (
     DetectionError,
     Detections,
     InvalidRequest,
@@ -21,9 +21,9 @@ from .detector import (
     UnsupportedMediaType,
     detect_bytes,
 )
-from .detector.labels import label_for
+from ..detector.labels import label_for
+from ..schemas.detect import DetectRequest, parse_detect_request
 from .errors import _http_error as standard_http_error  # the same sentences as other routes
-from .schemas import DetectRequest, parse_detect_request
 from .uploads import multipart_file
 
 bp = Blueprint("deepstack", __name__)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, request
 
-from .config import MAX_API_KEY_CHARS, Settings, split_api_keys
-from .detector.errors import ConfigError, DetectionError
+from ..config import MAX_API_KEY_CHARS, Settings, split_api_keys
+from ..detector.errors import ConfigError, DetectionError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m app.optimize_model` pre-optimises the model at image build time."""
+"""Command line: `python -m app.cli.optimize_model` pre-optimises the model at image build time."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_MODEL_PATH
+from ..config import DEFAULT_MODEL_PATH
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .detector import ModelError
-    from .detector.model import save_optimized
+    from ..detector import ModelError
+    from ..detector.model import save_optimized
 
     parser = argparse.ArgumentParser(
-        prog="python -m app.optimize_model",
+        prog="python -m app.cli.optimize_model",
         description="Save the model's graph optimised beside it, so that every cold start "
         "loads the optimised graph instead of optimising it again (see README, Performance).",
     )

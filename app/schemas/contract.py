@@ -1,7 +1,7 @@
 """The API contract as JSON Schemas (2020-12): the one source the OpenAPI document is built from.
 
-`app/schemas.py` does the validating; tests hold it to these schemas (tests/test_openapi.py runs
-the same payloads through both, and schemathesis fuzzes the live app against the document).
+`app/schemas/detect.py` does the validating; tests hold it to these schemas (tests/test_openapi.py
+runs the same payloads through both, and schemathesis fuzzes the live app against the document).
 A new request option is one entry in DETECT_OPTIONS; a new response field is one entry in
 DETECT_RESPONSE_PROPERTIES.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .detector.slicing import (
+from ..detector.slicing import (
     MATCH_METRICS,
     MAX_OVERLAP,
     MAX_TILE_PX,
@@ -19,7 +19,7 @@ from .detector.slicing import (
     MIN_TILE_PX,
     SLICING_MODES,
 )
-from .schemas import MAX_DETECTIONS_LIMIT
+from .detect import MAX_DETECTIONS_LIMIT
 
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 

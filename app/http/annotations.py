@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import time
 
-from .config import Settings
-from .detector import DetectionResult, Model
-from .detector.annotate import draw_detections, encode_jpeg
-from .detector.preprocess import decode_image
+from ..config import Settings
+from ..detector import DetectionResult, Model
+from ..detector.annotate import draw_detections, encode_jpeg
+from ..detector.preprocess import decode_image
 
 
 def add_annotated_image(

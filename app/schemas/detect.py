@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Settings
-from .detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
-from .detector.labels import label_for
-from .slicing_schema import parse_slicing, slicing_summary
+from ..config import Settings
+from ..detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
+from ..detector.labels import label_for
+from .slicing import parse_slicing, slicing_summary
 
 DETECT_FIELDS = (
     "image",
@@ -119,7 +119,7 @@ def parse_detect_request(
 ) -> DetectRequest:
     """Validate a POST /detect body into image bytes and DetectOptions.
 
-    image_bytes: an uploaded image (app/uploads.py); payload then holds only the options.
+    image_bytes: an uploaded image (app/http/uploads.py); payload then holds only the options.
     """
     if not isinstance(payload, dict):
         raise InvalidRequest('The JSON body must be an object with an "image" field.')

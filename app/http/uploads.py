@@ -11,7 +11,7 @@ from typing import Any
 from flask import Request
 from werkzeug.datastructures import MultiDict
 
-from .detector import InvalidRequest, PayloadTooLarge
+from ..detector import InvalidRequest, PayloadTooLarge
 
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -41,7 +41,8 @@ class QueryOption:
 
     convert never raises: what it cannot convert it passes on as the string, which the
     validator then rejects with the same message and code as a bad JSON value.
-    schema: the parameter's schema when it differs from the JSON field's (see app/contract.py).
+    schema: the parameter's schema when it differs from the JSON field's
+    (see app/schemas/contract.py).
     """
 
     convert: Callable[[str], Any]

@@ -7,9 +7,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .detector import InvalidRequest
-from .detector.sliced import SlicingSummary
-from .detector.slicing import (
+from ..detector import InvalidRequest
+from ..detector.sliced import SlicingSummary
+from ..detector.slicing import (
     MATCH_METRICS,
     MAX_OVERLAP,
     MAX_TILE_PX,

@@ -6,16 +6,16 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from .annotations import add_annotated_image
-from .config import Settings
-from .detector import Model, ModelError, UnsupportedMediaType, detect_bytes
-from .schemas import (
+from ..config import Settings
+from ..detector import Model, ModelError, UnsupportedMediaType, detect_bytes
+from ..schemas.detect import (
     DetectRequest,
     detection_response,
     model_description,
     parse_detect_request,
     parse_json_body,
 )
+from .annotations import add_annotated_image
 from .uploads import is_upload, query_payload, read_upload, with_query_options
 
 bp = Blueprint("api", __name__)

@@ -21,7 +21,7 @@ DEFAULT_URL = (
 )
 DEFAULT_SHA256 = "c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d"
 DEFAULT_SIZE_BYTES = 3_659_407
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DEST = REPO_ROOT / "model" / "yolox_nano.onnx"
 DEFAULT_TIMEOUT_S = 60.0
 SOURCE_ENV_VAR = "MODEL_SOURCE_FILE"
@@ -242,7 +242,7 @@ def _offline_help(url: str, reason: str) -> str:
         f"download of {url} failed: {reason}\n"
         "This machine may have no internet access. Either:\n"
         "  - download yolox_nano.onnx elsewhere, copy it here and run\n"
-        "      python -m app.fetch_model --from /path/to/yolox_nano.onnx\n"
+        "      python -m app.cli.fetch_model --from /path/to/yolox_nano.onnx\n"
         f"  - or set {SOURCE_ENV_VAR}=/path/to/yolox_nano.onnx and rerun setup\n"
         f"    (in this repo's CI the offline copy lives at {CI_OFFLINE_COPY})"
     )
@@ -295,7 +295,7 @@ def _size_arg(value: str) -> int | None:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m app.fetch_model",
+        prog="python -m app.cli.fetch_model",
         description="Put the YOLOX-Nano ONNX model in place (reuse, local copy, or download).",
     )
     parser.add_argument(

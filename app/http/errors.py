@@ -7,7 +7,7 @@ import logging
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from .detector.errors import (
+from ..detector.errors import (
     ConfigError,
     DetectionError,
     InvalidImage,

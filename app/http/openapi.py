@@ -1,4 +1,4 @@
-"""GET /openapi.json: the OpenAPI 3.1 document, built from the schemas in app/contract.py."""
+"""GET /openapi.json: the OpenAPI 3.1 document, built from app/schemas/contract.py."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from .config import Settings
-from .contract import component_schemas, ref
+from ..config import Settings
+from ..detector import ModelInfo
+from ..detector.decode import LAYOUTS
+from ..schemas.contract import component_schemas, ref
 from .deepstack import MIN_CONFIDENCE_PATTERN
-from .detector import ModelInfo
-from .detector.decode import LAYOUTS
 from .uploads import QUERY_OPTIONS
 
 bp = Blueprint("openapi", __name__)

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from .config import Settings
-from .detector import DetectionError, Model, detect_bytes, load_model
+from ..config import Settings
+from ..detector import DetectionError, Model, detect_bytes, load_model
+from ..schemas.detect import DETECT_FIELDS, detection_response, parse_detect_request
 from .exports import WRITERS, make_writer
-from .schemas import DETECT_FIELDS, detection_response, parse_detect_request
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 

@@ -1,6 +1,6 @@
 """The browser pages: the demo at GET / and the API docs at GET /docs (static files, no CDN).
 
-Their scripts and styles are served by Flask's own /static route from app/static/.
+Their scripts and styles are served by Flask's own /static route from app/http/static/.
 """
 
 from __future__ import annotations

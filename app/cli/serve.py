@@ -1,0 +1,39 @@
+"""`python -m app serve`: the HTTP API on a real WSGI server (waitress)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def serve(host: str, port: int, threads: int) -> int:
+    import waitress
+
+    from .. import create_app
+    from ..detector import DetectionError
+
+    try:
+        app = create_app()
+    except DetectionError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    info = app.extensions["model"].info
+    print(f"Serving {info.name} ({info.layout.name}) on http://{host}:{port}", flush=True)
+    waitress.serve(app, host=host, port=port, **waitress_options(app, threads))
+    return 0
+
+
+# Waitress buffers a whole body (to a temporary file past 512 KB) before the app can refuse it,
+# and by default accepts 1 GB. Bodies up to this multiple of MAX_BODY_BYTES still get the app's
+# JSON 413; beyond it waitress answers a plain-text 413 itself without storing them.
+WAITRESS_BODY_MULTIPLE = 4
+
+
+def waitress_options(app, threads: int) -> dict:
+    """Keyword arguments for waitress.serve / create_server for this app."""
+    max_body_bytes = app.extensions["settings"].max_body_bytes
+    return {
+        "threads": threads,
+        "ident": "detect-api",
+        # + 1: waitress refuses a body whose length is >= its limit.
+        "max_request_body_size": WAITRESS_BODY_MULTIPLE * max_body_bytes + 1,
+    }
