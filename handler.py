@@ -18,6 +18,7 @@ from app.events import (  # noqa: E402
     event_kind,
     handle_iot_event,
     handle_s3_event,
+    handle_sqs_event,
     unsupported_event,
 )
 from app.observability import configure_lambda_logging  # noqa: E402
@@ -30,12 +31,14 @@ gc.enable()
 
 
 def handler(event: dict, context: object) -> dict:
-    """Every event source: S3 and IoT events are recognised first (serverless-wsgi only
+    """Every event source: S3, SQS and IoT events are recognised first (serverless-wsgi only
     understands HTTP events); API Gateway REST/HTTP APIs, Function URLs and ALB go through
     serverless-wsgi."""
     kind = event_kind(event)
     if kind is EventKind.S3:
         return s3_handler(event, context)
+    if kind is EventKind.SQS:
+        return sqs_handler(event, context)
     if kind is EventKind.IOT:
         return iot_handler(event, context)
     if kind is EventKind.HTTP:
@@ -46,6 +49,11 @@ def handler(event: dict, context: object) -> dict:
 def s3_handler(event: dict, context: object) -> dict:
     """S3 ObjectCreated notifications (app/events/s3.py)."""
     return handle_s3_event(event, app.extensions["model"], app.extensions["settings"])
+
+
+def sqs_handler(event: dict, context: object) -> dict:
+    """SQS batches of S3 notifications, with a partial batch response (app/events/sqs.py)."""
+    return handle_sqs_event(event, app.extensions["model"], app.extensions["settings"])
 
 
 def iot_handler(event: dict, context: object) -> dict:

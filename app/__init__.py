@@ -3,8 +3,8 @@
 The layers, one package each (dependencies point one way: adapters -> schemas -> detector):
     app/detector/   the pure library: image bytes in, Detections out (no Flask, no AWS)
     app/schemas/    the request/response contract every entry point shares
-    app/http/       the Flask side: views, OpenAPI, pages, DeepStack, uploads, auth, errors
-    app/events/     the AWS event adapters: S3, IoT
+    app/http/       the Flask side: views, jobs, OpenAPI, pages, DeepStack, uploads, auth
+    app/events/     the AWS event adapters: S3, SQS worker, IoT; job state in S3
     app/cli/        the command line: serve, detect, model fetcher and optimiser
     app/config.py   one frozen Settings, read from the environment once
     app/observability.py  logs and metrics
@@ -40,6 +40,7 @@ def create_app(
     from .http.auth import install_auth
     from .http.deepstack import bp as deepstack_bp
     from .http.errors import register_error_handlers
+    from .http.jobs import bp as jobs_bp
     from .http.openapi import bp as openapi_bp
     from .http.pages import STATIC_DIR
     from .http.pages import bp as pages_bp
@@ -66,7 +67,7 @@ def create_app(
     register_error_handlers(app)
     install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)
-    for extra in (deepstack_bp, openapi_bp, pages_bp):  # issue 7: the ecosystem routes
+    for extra in (jobs_bp, deepstack_bp, openapi_bp, pages_bp):  # issue 7: the ecosystem routes
         app.register_blueprint(extra)
     init_observability(app, settings)
     return app

@@ -43,6 +43,11 @@ class Settings:
     s3_max_object_bytes: int = 20 * 1024 * 1024
     iot_result_topic: str = "detections/{device_id}"
     iot_data_endpoint: str | None = None  # None: the regional endpoint boto3 picks
+    # --- Jobs: big images over HTTP through presigned S3 uploads (app/http/jobs.py) ---
+    jobs_bucket: str | None = None  # None: POST /jobs answers 503 jobs_unavailable
+    jobs_prefix: str = "jobs/"
+    job_max_image_bytes: int = 100 * 1024 * 1024
+    job_upload_expires_s: int = 900
     # Small-object mode (sliced inference): defaults of the request's "slicing" object.
     slicing_mode: str = "auto"
     slicing_tile: tuple[int, int] | None = None  # None: the model input size
@@ -221,6 +226,31 @@ def _check_event_settings(settings: Settings) -> None:
     endpoint = settings.iot_data_endpoint
     if endpoint is not None and not endpoint.startswith("https://"):
         raise ConfigError(f"IOT_DATA_ENDPOINT={endpoint!r} must be an https:// URL.")
+    _check_job_settings(settings)
+
+
+# S3 takes at most 5 GB in one POST upload; a presigned POST policy lives at most 7 days.
+S3_MAX_POST_BYTES = 5 * 1024**3
+PRESIGN_MAX_EXPIRES_S = 7 * 24 * 3600
+
+
+def _check_job_settings(settings: Settings) -> None:
+    bucket = settings.jobs_bucket
+    if bucket is not None and not S3_BUCKET_NAME.fullmatch(bucket):
+        raise ConfigError(f"JOBS_BUCKET={bucket!r} is not a valid S3 bucket name.")
+    prefix = settings.jobs_prefix
+    if not prefix.endswith("/") or prefix.startswith("/") or len(prefix.encode()) > 512:
+        raise ConfigError(
+            f"JOBS_PREFIX={prefix!r} must be an S3 key prefix ending in '/' such as 'jobs/' "
+            "(no leading '/', at most 512 bytes)."
+        )
+    if prefix.startswith(settings.results_prefix) or settings.results_prefix.startswith(prefix):
+        raise ConfigError(
+            f"JOBS_PREFIX={prefix!r} and RESULTS_PREFIX={settings.results_prefix!r} overlap; "
+            "job state and upload results must live under different prefixes."
+        )
+    _check_range("JOB_MAX_IMAGE_BYTES", settings.job_max_image_bytes, 1, S3_MAX_POST_BYTES)
+    _check_range("JOB_UPLOAD_EXPIRES_S", settings.job_upload_expires_s, 1, PRESIGN_MAX_EXPIRES_S)
 
 
 def _check_topic_template(template: str) -> None:

@@ -11,12 +11,16 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 from PIL import Image
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
+from app import create_app
+from app.events import aws
 from app.http.uploads import QUERY_OPTIONS
 from app.schemas.contract import DETECT_OPTIONS
 from app.schemas.detect import DETECT_FIELDS
+from tests.aws_events import make_client, use_fake_credentials
 from tests.conftest import DEMO_DIR, b64, encode_image
 
 # Bounded and derandomized: the same cases on every run, a few seconds in all.
@@ -45,9 +49,16 @@ def document(client) -> dict:
 
 
 @pytest.fixture
-def api_schema(app):
-    config = schemathesis.Config.from_dict(SCHEMATHESIS_CONFIG)
-    return schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
+def api_schema(yolox_model, monkeypatch):
+    """The app with jobs on, its S3 in moto: POST /jobs and GET /jobs/{id} get fuzzed too."""
+    use_fake_credentials(monkeypatch)
+    with mock_aws():
+        aws.client.cache_clear()
+        make_client("s3").create_bucket(Bucket="jobs-bucket")
+        app = create_app({"jobs_bucket": "jobs-bucket"}, model=yolox_model)
+        config = schemathesis.Config.from_dict(SCHEMATHESIS_CONFIG)
+        yield schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
+    aws.client.cache_clear()
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -98,6 +109,8 @@ def test_document_is_valid_openapi_3_1(document):
     operations = {(op.method.upper(), op.path) for op in _operations(loaded)}
     assert operations == {
         ("POST", "/detect"),
+        ("POST", "/jobs"),
+        ("GET", "/jobs/{job_id}"),
         ("POST", "/v1/vision/detection"),
         ("GET", "/health"),
         ("GET", "/model"),
@@ -121,8 +134,6 @@ def test_request_schema_and_parser_know_the_same_fields(document):
 
 
 def test_document_carries_this_servers_defaults_and_labels(yolox_model):
-    from app import create_app
-
     app = create_app({"default_confidence": 0.4, "default_max_detections": 50}, model=yolox_model)
     options = app.test_client().get("/openapi.json").get_json()["components"]["schemas"]
     options = options["DetectRequest"]["properties"]
@@ -164,6 +175,8 @@ PAYLOADS = [
     ({"image": "QUJD", "classes": [80]}, False),
     ({"image": "QUJD", "annotate": "yes"}, False),
     ({"image": "QUJD", "confidance": 0.5}, False),
+    ({"image": "QUJD", "slicing": None}, False),
+    ({"image": "QUJD", "classes": None}, False),
 ]
 
 

@@ -41,7 +41,9 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
     import boto3  # lazy on purpose: see the module docstring
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5)
+    # s3v4: presigned POSTs (app/events/jobs.py) must be SigV4; buckets refuse SigV2 policies.
+    signature = {"signature_version": "s3v4"} if service == "s3" else {}
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, **signature)
     return boto3.client(service, endpoint_url=endpoint_url, config=config)
 
 
@@ -98,7 +100,7 @@ def read_object(
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except Exception as exc:
-        if _is_client_error(exc) or is_transient(exc):
+        if is_client_error(exc) or is_transient(exc):
             raise source_error(exc, bucket, key) from exc
         raise
     body = response["Body"]
@@ -135,7 +137,7 @@ def _too_large(bucket: str, key: str, max_bytes: int, size: int | None) -> Paylo
     )
 
 
-def _is_client_error(exc: BaseException) -> bool:
+def is_client_error(exc: BaseException) -> bool:
     from botocore.exceptions import ClientError
 
     return isinstance(exc, ClientError)

@@ -1,4 +1,5 @@
-"""Which kind of Lambda event this is: S3 notification, IoT rule message, HTTP, or unknown."""
+"""Which kind of Lambda event this is: S3 notification, SQS batch, IoT rule message, HTTP, or
+unknown."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..detector.errors import InvalidRequest
-from .records import S3Event
+from .records import S3Event, SqsEvent
 
 # An IoT message never has these; an event that does is something else (EventBridge, ...).
 NOT_IOT_KEYS = ("httpMethod", "requestContext", "version")
@@ -16,16 +17,20 @@ NOT_IOT_KEYS = ("httpMethod", "requestContext", "version")
 class EventKind(enum.Enum):
     HTTP = "http"
     S3 = "s3"
+    SQS = "sqs"
     IOT = "iot"
     UNKNOWN = "unknown"
 
 
 def event_kind(event: Any) -> EventKind:
-    """S3 first (Records from aws:s3), then HTTP, then an IoT message (an object with device_id)."""
+    """S3 or SQS first (Records from aws:s3 / aws:sqs), then HTTP, then an IoT message (an
+    object with device_id)."""
     if not isinstance(event, Mapping):
         return EventKind.UNKNOWN
     if S3Event.matches(event):
         return EventKind.S3
+    if SqsEvent.matches(event):
+        return EventKind.SQS
     if is_http_event(event):
         return EventKind.HTTP
     if "device_id" in event and not any(key in event for key in NOT_IOT_KEYS):
@@ -45,5 +50,5 @@ def unsupported_event(event: Any) -> dict:
     keys = sorted(map(str, event))[:10] if isinstance(event, Mapping) else type(event).__name__
     raise InvalidRequest(
         f"Unsupported event (keys: {keys}); this function handles API Gateway, ALB, "
-        "Function URL, S3 ObjectCreated and AWS IoT rule events."
+        "Function URL, S3 ObjectCreated, SQS (S3 notifications) and AWS IoT rule events."
     )

@@ -1,4 +1,5 @@
-"""Read-only typed views of raw Lambda event dicts (S3 notifications, IoT rule messages).
+"""Read-only typed views of raw Lambda event dicts (S3 notifications, SQS batches, IoT rule
+messages).
 
 Raw dicts stop here: handlers read one small property per field. S3 keys arrive URL-encoded
 (spaces as '+', UTF-8 as %XX) and are decoded with unquote_plus; IoT messages carry raw keys.
@@ -12,6 +13,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 S3_EVENT_SOURCE = "aws:s3"
+SQS_EVENT_SOURCE = "aws:sqs"
+S3_TEST_EVENT = "s3:TestEvent"
 OBJECT_CREATED_PREFIX = "ObjectCreated:"
 
 
@@ -68,18 +71,69 @@ class S3Event:
 
     @staticmethod
     def matches(raw: Any) -> bool:
-        records = raw.get("Records") if isinstance(raw, Mapping) else None
-        return (
-            isinstance(records, list)
-            and bool(records)
-            and all(
-                isinstance(r, Mapping) and r.get("eventSource") == S3_EVENT_SOURCE for r in records
-            )
-        )
+        return _all_from(raw, S3_EVENT_SOURCE)
 
     @property
     def records(self) -> tuple[S3EventRecord, ...]:
         return tuple(S3EventRecord(record) for record in self._raw.get("Records", ()))
+
+
+def _all_from(raw: Any, source: str) -> bool:
+    records = raw.get("Records") if isinstance(raw, Mapping) else None
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, Mapping) and r.get("eventSource") == source for r in records)
+    )
+
+
+def is_s3_test_event(raw: Any) -> bool:
+    """The message S3 sends once when a bucket's notifications are set up (nothing to do)."""
+    return isinstance(raw, Mapping) and raw.get("Event") == S3_TEST_EVENT
+
+
+class SqsMessage:
+    """One record of an SQS batch: the message id (what a partial batch response names) and
+    its body, here an S3 event notification as JSON."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+
+    @property
+    def message_id(self) -> str | None:
+        value = self._raw.get("messageId")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def body(self) -> str:
+        return str(self._raw.get("body", ""))
+
+    @property
+    def receive_count(self) -> int:
+        """ApproximateReceiveCount: 1 on the first delivery."""
+        try:
+            return int(self._raw.get("attributes", {}).get("ApproximateReceiveCount", 1))
+        except (TypeError, ValueError, AttributeError):
+            return 1
+
+
+class SqsEvent:
+    """A batch of SQS messages delivered by an event source mapping."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+
+    @staticmethod
+    def matches(raw: Any) -> bool:
+        return _all_from(raw, SQS_EVENT_SOURCE)
+
+    @property
+    def messages(self) -> tuple[SqsMessage, ...]:
+        return tuple(SqsMessage(record) for record in self._raw.get("Records", ()))
 
 
 @dataclass(frozen=True)

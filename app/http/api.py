@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from ..config import Settings
 from ..detector import Model, ModelError, UnsupportedMediaType, detect_bytes
+from ..schemas.annotated import add_annotated_image
 from ..schemas.detect import (
     DetectRequest,
     detection_response,
@@ -15,7 +16,6 @@ from ..schemas.detect import (
     parse_detect_request,
     parse_json_body,
 )
-from .annotations import add_annotated_image
 from .uploads import is_upload, query_payload, read_upload, with_query_options
 
 bp = Blueprint("api", __name__)
@@ -25,7 +25,8 @@ def _settings() -> Settings:
     return current_app.extensions["settings"]
 
 
-def _model() -> Model:
+def current_model() -> Model:
+    """The loaded model, or 503 model_unavailable."""
     model = current_app.extensions.get("model")
     if model is None:
         raise ModelError(
@@ -42,7 +43,7 @@ def detect():
             'POST /detect takes Content-Type: application/json with a base64 "image" field, '
             'a raw image/* body, or multipart/form-data with an "image" file.'
         )
-    settings, model = _settings(), _model()
+    settings, model = _settings(), current_model()
     parsed = _parse_request(settings, model)
     parse_ms = (time.perf_counter() - started) * 1000
     result = detect_bytes(
@@ -85,4 +86,4 @@ def health():
 
 @bp.get("/model")
 def model_info():
-    return jsonify(model_description(_model().info))
+    return jsonify(model_description(current_model().info))

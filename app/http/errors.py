@@ -59,7 +59,10 @@ def _http_error(exc: HTTPException):
     if status == 413:
         limit_bytes = current_app.config.get("MAX_CONTENT_LENGTH") or 0
         code = "payload_too_large"
-        message = f"The request body is larger than the limit of {limit_bytes:,} bytes."
+        message = (
+            f"The request body is larger than the limit of {limit_bytes:,} bytes. For bigger "
+            "images, create a job with POST /jobs and upload the image to the URL it answers."
+        )
     response = jsonify(error_body(code, message))
     response.status_code = status
     if status == 405 and exc.valid_methods:

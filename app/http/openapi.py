@@ -39,6 +39,7 @@ ERROR_STATUSES = {
             "unknown_class",
         ),
     ),
+    "404": ("There is no such job (or route).", ("not_found",)),
     "401": (
         "API keys are configured and no valid key was sent (`X-Api-Key: <key>` or "
         "`Authorization: Bearer <key>`); the answer carries `WWW-Authenticate: Bearer`.",
@@ -55,8 +56,9 @@ ERROR_STATUSES = {
     ),
     "500": ("An unexpected error; the detail is in the server log.", ("internal_error",)),
     "503": (
-        "The model is not loaded, or API keys are configured but could not be loaded.",
-        ("model_unavailable", "auth_unavailable"),
+        "The model is not loaded, API keys are configured but could not be loaded, or jobs are "
+        "not configured (JOBS_BUCKET) or their storage is unavailable.",
+        ("model_unavailable", "auth_unavailable", "jobs_unavailable"),
     ),
 }
 SECURITY_SCHEMES = {
@@ -163,6 +165,36 @@ def _deepstack_operation() -> dict:
     }
 
 
+def _job_operations() -> tuple[dict, dict]:
+    """POST /jobs and GET /jobs/{job_id}."""
+    job_id = {"name": "job_id", "in": "path", "required": True}
+    job_id["schema"] = {"type": "string"}
+    created = {
+        "description": "The job, and where to upload its image (an S3 presigned POST).",
+        "headers": {"Location": {"schema": {"type": "string"}, "description": "The job."}},
+        "content": {"application/json": {"schema": ref("JobCreated")}},
+    }
+    post = {
+        "summary": "Create a job for a big image: upload it, then poll for the result",
+        "description": "Options are validated now, with the codes POST /detect uses. Upload "
+        "the image as multipart/form-data to upload.url: every entry of upload.fields, then "
+        "the image in a field named file.",
+        "operationId": "createJob",
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ref("JobRequest")}},
+        },
+        "responses": {"201": created, **_errors("400", "413", "415", "503")},
+    }
+    get = {
+        "summary": "A job's status, and its result when done",
+        "operationId": "getJob",
+        "parameters": [job_id],
+        "responses": {**_ok("The job.", ref("Job")), **_errors("404", "503")},
+    }
+    return post, get
+
+
 def _get(summary: str, responses: dict, operation_id: str) -> dict:
     return {"get": {"summary": summary, "operationId": operation_id, "responses": responses}}
 
@@ -172,6 +204,7 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
     html = {"type": "string"}
     unavailable = {"description": "The model is not loaded.", **_ok("", ref("Health"))["200"]}
     detect, deepstack = _detect_operation(options), _deepstack_operation()
+    post_job, get_job = _job_operations()
     model = _get(
         "The loaded model: format, input size, labels",
         {**_ok("The model.", ref("ModelDescription")), **_errors("503")},
@@ -180,8 +213,11 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
     if keys:
         detect, deepstack = _protected(detect), _protected(deepstack, "DeepStackError")
         model = {"get": _protected(model["get"])}
+        post_job, get_job = _protected(post_job), _protected(get_job)
     return {
         "/detect": {"post": detect},
+        "/jobs": {"post": post_job},
+        "/jobs/{job_id}": {"get": get_job},
         "/v1/vision/detection": {"post": deepstack},
         "/health": _get(
             "Liveness and model status",

@@ -146,6 +146,56 @@ _PX = {"type": "number", "minimum": 0}
 _INT_PX = {"type": "integer", "minimum": 0}
 _COUNT = {"type": "integer", "minimum": 0}
 
+_JOB_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128 random bits, hex."}
+_TIME = {"type": "string", "format": "date-time"}
+_LINKS = _object({"self": {"type": "string", "description": "The path of the job."}})
+JOB_STATUSES = ("awaiting_upload", "queued", "done", "failed")
+JOB_SCHEMAS: dict[str, dict] = {
+    "JobRequest": _object(
+        {
+            "options": {
+                "type": "object",
+                "properties": DETECT_OPTIONS,
+                "additionalProperties": False,
+                "description": "Any POST /detect field except image; validated now.",
+            }
+        },
+        [],
+    ),
+    "JobUpload": _object(
+        {
+            "method": {"const": "POST"},
+            "url": {"type": "string", "format": "uri"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            "max_bytes": _SIZE,
+            "expires_in": _SIZE,
+        },
+        description="An S3 presigned POST: send multipart/form-data with every entry of "
+        "fields, then the image in a field named file.",
+    ),
+    "JobCreated": _object(
+        {
+            "job_id": _JOB_ID,
+            "status": {"const": "awaiting_upload"},
+            "upload": ref("JobUpload"),
+            "links": _LINKS,
+        }
+    ),
+    "Job": _object(
+        {
+            "job_id": _JOB_ID,
+            "status": {"enum": list(JOB_STATUSES)},
+            "created_at": _TIME,
+            "upload_expires_at": _TIME,
+            "finished_at": _TIME,
+            "result": ref("DetectResponse"),
+            "error": ref("ErrorDetail"),
+            "links": _LINKS,
+        },
+        ["job_id", "status", "created_at", "links"],
+    ),
+}
+
 # The schemas that do not depend on the server; component_schemas() adds the rest.
 FIXED_SCHEMAS: dict[str, dict] = {
     "DetectRequest": _object({"image": IMAGE_FIELD, **DETECT_OPTIONS}, ["image"]),
@@ -166,14 +216,11 @@ FIXED_SCHEMAS: dict[str, dict] = {
             "model": {"type": ["string", "null"]},
         }
     ),
-    "Error": _object(
+    "Error": _object({"error": ref("ErrorDetail")}),
+    "ErrorDetail": _object(
         {
-            "error": _object(
-                {
-                    "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-                    "message": {"type": "string", "minLength": 1},
-                }
-            )
+            "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+            "message": {"type": "string", "minLength": 1},
         }
     ),
     "DeepStackPrediction": _object(
@@ -190,6 +237,7 @@ FIXED_SCHEMAS: dict[str, dict] = {
             "code": {"const": 200},
         }
     ),
+    **JOB_SCHEMAS,
     "DeepStackError": _object(
         {
             "success": {"const": False},

@@ -136,6 +136,7 @@ def parse_detect_request(
         raise InvalidRequest(
             'The field "image" (a base64-encoded image) is required.', code="missing_field"
         )
+    _reject_nulls(payload)
     options = DetectOptions(
         confidence=_unit_interval(payload, "confidence", settings.default_confidence),
         iou=_unit_interval(payload, "iou", settings.default_iou),
@@ -148,6 +149,16 @@ def parse_detect_request(
     if image_bytes is None:
         image_bytes = decode_base64_image(payload["image"], max_image_bytes)
     return DetectRequest(image_bytes, options, annotate=_boolean(payload, "annotate", False))
+
+
+# Fields whose parsers read None as "absent": an explicit null is refused, as the schema says.
+_NOT_NULL = {"classes": "a non-empty list of class labels and/or ids", "slicing": "an object"}
+
+
+def _reject_nulls(payload: dict) -> None:
+    for name, expected in _NOT_NULL.items():
+        if name in payload and payload[name] is None:
+            raise _invalid(name, expected)
 
 
 def _invalid(name: str, expected: str) -> InvalidRequest:

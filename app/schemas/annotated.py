@@ -1,4 +1,4 @@
-"""The "annotated_image" of a POST /detect answer: the request's image with its boxes drawn."""
+"""The "annotated_image" of an answer (POST /detect or a job): its image with the boxes drawn."""
 
 from __future__ import annotations
 

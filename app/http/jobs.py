@@ -1,0 +1,82 @@
+"""POST /jobs and GET /jobs/<job_id>: big images through a presigned S3 upload, the result by id.
+
+The views validate and delegate; where a job's state lives is app/events/jobs.py, and the
+worker that fills in the result is app/events/sqs.py.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+
+from ..config import Settings
+from ..detector import InvalidRequest, UnsupportedMediaType
+from ..events import aws
+from ..events.jobs import create_job, read_job, require_bucket
+from ..schemas.detect import parse_detect_request, parse_json_body
+from .api import current_model
+
+bp = Blueprint("jobs", __name__)
+
+JOB_FIELDS = ("options",)
+
+
+def _settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+@bp.post("/jobs")
+def post_job():
+    settings = _settings()
+    require_bucket(settings)  # 503 jobs_unavailable, naming JOBS_BUCKET, before anything else
+    options = _parse_job_request(settings)
+    job_id, _, upload = create_job(aws.client("s3"), settings, options)
+    link = url_for("jobs.get_job", job_id=job_id)
+    body = {
+        "job_id": job_id,
+        "status": "awaiting_upload",
+        "upload": upload,
+        "links": {"self": link},
+    }
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = link
+    return response
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    job = read_job(aws.client("s3"), _settings(), job_id)
+    return jsonify({**job, "links": {"self": url_for("jobs.get_job", job_id=job_id)}})
+
+
+def _parse_job_request(settings: Settings) -> dict:
+    """The body's "options", validated exactly as POST /detect validates its fields."""
+    raw = request.get_data(cache=False)
+    if raw.strip() == b"":
+        payload: object = {}
+    elif request.is_json:
+        payload = parse_json_body(raw)
+    else:
+        raise UnsupportedMediaType(
+            'POST /jobs takes Content-Type: application/json, e.g. {"options": {...}}, or no '
+            "body; the image itself goes to the upload URL it answers with."
+        )
+    if not isinstance(payload, dict):
+        raise InvalidRequest('The JSON body must be an object such as {"options": {...}}.')
+    unknown = sorted(set(payload) - set(JOB_FIELDS))
+    if unknown:
+        named = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise InvalidRequest(
+            f'Unknown field(s): {named}. POST /jobs takes only "options".', code="unknown_field"
+        )
+    options = payload.get("options", {})
+    if not isinstance(options, dict):
+        raise InvalidRequest('The field "options" must be an object.', code="invalid_field")
+    if "image" in options:
+        raise InvalidRequest(
+            'A job\'s image is not sent in "options": upload it to the URL this answer gives.',
+            code="invalid_field",
+        )
+    model = current_model()
+    parse_detect_request(options, settings, model.info, max_image_bytes=1, image_bytes=b"")
+    return options
