@@ -9,6 +9,7 @@ import sys
 
 from .cli.detect import add_detect_command, detect_main
 from .cli.serve import serve
+from .cli.work import add_work_command, work_main
 from .observability import configure_logging
 
 
@@ -20,11 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     serve_cmd.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "4")))
     add_detect_command(commands)
+    add_work_command(commands)
     args = parser.parse_args(argv)
     # LOG_FORMAT=json: one JSON object per line, as on Lambda (app/observability.py).
     configure_logging(os.environ.get("LOG_FORMAT", "text"), os.environ.get("LOG_LEVEL", "INFO"))
     if args.command == "detect":
         return detect_main(args)
+    if args.command == "work":
+        return work_main(args)
     return serve(args.host, args.port, args.threads)
 
 

@@ -5,7 +5,11 @@ Usage: python scripts/check_template.py .serverless/cloudformation-template-upda
 cfn-lint checks that the template is valid CloudFormation; this checks our own rules: every
 function is the container image, functions behind API Gateway stop within its 29 s, and IAM is
 least privilege (no wildcard actions or resources, S3 object access only under a key prefix,
-IoT publish only under a topic prefix, and the HTTP function touches neither S3 nor IoT).
+IoT publish only under a topic prefix, and the HTTP function touches no IoT and S3 only under
+its JOBS_PREFIX), and the asynchronous paths lose nothing: every SQS event source reports
+batch item failures and caps its concurrency, its queue has a dead-letter queue after at most
+5 deliveries, a visibility timeout of at least 6x the function's timeout, and an alarm on the
+dead-letter queue; every function invoked asynchronously has an on-failure destination.
 Prints one line per function with its permissions; exits 1 listing every violation.
 """
 
@@ -98,11 +102,16 @@ def function_problems(resources: dict, logical_id: str, http: bool) -> tuple[lis
     statements = role_statements(resources, role_id) if role_id else []
     if not statements:
         problems.append(f"no inline policies found on its role {role_id}")
+    jobs = _jobs_arns(props) if http else ()
     for statement in statements:
         problems += statement_problems(statement)
         actions = [str(a) for a in _as_list(statement.get("Action", []))]
-        if http and any(a.startswith(("s3:", "iot:")) for a in actions):
+        if http and any(a.startswith("iot:") for a in actions):
             problems.append(f"the HTTP function may {actions}")
+        if http and any(a.startswith("s3:") for a in actions):
+            arns = [_resolved(_text(r)) for r in _as_list(statement.get("Resource", []))]
+            if not all(arn in jobs for arn in arns):
+                problems.append(f"the HTTP function may {actions} beyond its jobs: {arns}")
     grants = sorted({str(a) for s in statements for a in _as_list(s.get("Action", []))})
     command = props.get("ImageConfig", {}).get("Command", ["(image CMD)"])[0]
     summary = (
@@ -110,6 +119,64 @@ def function_problems(resources: dict, logical_id: str, http: bool) -> tuple[lis
         f"{props.get('Timeout')} s{', HTTP' if http else ''}; may {', '.join(grants)}"
     )
     return [f"{logical_id}: {p}" for p in problems], summary
+
+
+def _jobs_arns(props: dict) -> tuple[str, ...]:
+    """The S3 ARNs an HTTP function may touch: its jobs prefix, and listing its jobs bucket."""
+    env = props.get("Environment", {}).get("Variables", {})
+    bucket, prefix = env.get("JOBS_BUCKET"), env.get("JOBS_PREFIX")
+    if not bucket or not prefix:
+        return ()
+    return (f"arn:aws:s3:::{bucket}/{prefix}*", f"arn:aws:s3:::{bucket}")
+
+
+def _logical_id(value) -> str | None:
+    """The logical id inside a Ref or Fn::GetAtt (either spelling), else None."""
+    if not isinstance(value, dict):
+        return None
+    if "Ref" in value:
+        return value["Ref"]
+    target = value.get("Fn::GetAtt")
+    return (target.split(".")[0] if isinstance(target, str) else target[0]) if target else None
+
+
+def queue_problems(resources: dict) -> list[str]:
+    """SQS event sources: partial batch responses, bounded concurrency, a watched DLQ."""
+    problems = []
+    alarmed = {
+        _logical_id(d.get("Value"))
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        for d in r["Properties"].get("Dimensions", [])
+    }
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        queue_id = _logical_id(props.get("EventSourceArn"))
+        if queue_id not in resources:
+            continue  # not a queue of this stack
+        where = f"{logical_id} ({queue_id})"
+        if "ReportBatchItemFailures" not in props.get("FunctionResponseTypes", []):
+            problems.append(f"{where}: no ReportBatchItemFailures (one failure re-runs all)")
+        if not props.get("ScalingConfig", {}).get("MaximumConcurrency"):
+            problems.append(f"{where}: no MaximumConcurrency (bulk work can starve the API)")
+        queue = resources[queue_id]["Properties"]
+        redrive = queue.get("RedrivePolicy", {})
+        if not 1 <= int(redrive.get("maxReceiveCount", 0)) <= 5:
+            problems.append(f"{where}: no dead-letter queue after at most 5 deliveries")
+        elif _logical_id(redrive.get("deadLetterTargetArn")) not in alarmed:
+            problems.append(f"{where}: no alarm on its dead-letter queue")
+        function = resources.get(_logical_id(props.get("FunctionName")) or "", {})
+        timeout_s = function.get("Properties", {}).get("Timeout", 3)
+        if int(queue.get("VisibilityTimeout", 30)) < 6 * int(timeout_s):
+            problems.append(f"{where}: visibility timeout under 6x the function's {timeout_s} s")
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::EventInvokeConfig":
+            destination = resource["Properties"].get("DestinationConfig", {})
+            if "OnFailure" not in destination:
+                problems.append(f"{logical_id}: asynchronous failures have no destination")
+    return problems
 
 
 def check(resources: dict) -> tuple[list[str], list[str]]:
@@ -123,7 +190,7 @@ def check(resources: dict) -> tuple[list[str], list[str]]:
         found, summary = function_problems(resources, logical_id, logical_id in http)
         problems += found
         summaries.append(summary)
-    return problems, summaries
+    return problems + queue_problems(resources), summaries
 
 
 def main(argv: list[str]) -> int:

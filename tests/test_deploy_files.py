@@ -210,7 +210,7 @@ def test_every_function_runs_a_handler_entry_point(sls):
     commands = {name: f["image"]["command"] for name, f in sls["functions"].items()}
     assert commands == {
         "api": ["handler.handler"],
-        "s3Worker": ["handler.s3_handler"],
+        "worker": ["handler.sqs_handler"],
         "iotWorker": ["handler.iot_handler"],
     }
     assert {c[0].split(".")[1] for c in commands.values()} <= handler_functions()
@@ -228,11 +228,31 @@ def test_http_function_stops_before_api_gateway_does(sls):
 
 
 def test_triggers(sls):
-    [s3] = [e["s3"] for e in sls["functions"]["s3Worker"]["events"]]
-    assert s3["event"] == "s3:ObjectCreated:*"
-    assert s3["rules"] == [{"prefix": "${param:inputPrefix}"}]
+    resources = sls["resources"]["Resources"]
+    [sqs] = [e["sqs"] for e in sls["functions"]["worker"]["events"]]
+    assert sqs["arn"] == {"Fn::GetAtt": ["WorkQueue", "Arn"]}
+    assert sqs["functionResponseType"] == "ReportBatchItemFailures"
+    assert sqs["maximumConcurrency"] == "${param:workerMaxConcurrency}"
+    assert sls["params"]["default"]["workerMaxConcurrency"] == 10
+    notifications = resources["UploadsBucket"]["Properties"]["NotificationConfiguration"]
+    rules = [
+        {r["Name"]: r["Value"] for r in q["Filter"]["S3Key"]["Rules"]}
+        for q in notifications["QueueConfigurations"]
+    ]
+    assert rules == [
+        {"prefix": "${param:inputPrefix}"},
+        {"prefix": "${param:jobsPrefix}", "suffix": "/image"},
+    ]
+    assert {
+        (str(q["Queue"]["Fn::GetAtt"]), q["Event"]) for q in notifications["QueueConfigurations"]
+    } == {("WorkQueue.Arn", "s3:ObjectCreated:*")}
+    queue = resources["WorkQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert queue["VisibilityTimeout"] >= 6 * sls["functions"]["worker"]["timeout"]
     [iot] = [e["iot"] for e in sls["functions"]["iotWorker"]["events"]]
     assert iot["sql"] == "SELECT * FROM 'cameras/+/frames'"
+    on_failure = sls["functions"]["iotWorker"]["destinations"]["onFailure"]
+    assert on_failure == {"type": "sqs", "arn": {"Fn::GetAtt": ["IotFailureQueue", "Arn"]}}
 
 
 def test_environment_names_real_settings(sls):
@@ -245,27 +265,44 @@ def _statements(sls, role: str) -> list[dict]:
     return [s for p in resource["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
 
 
-def _grants(sls, role: str) -> dict[str, str]:
-    return {
-        s["Action"]: s["Resource"]["Fn::Sub"]
-        for s in _statements(sls, role)
-        if isinstance(s["Action"], str)
-    }
+def _grants(sls, role: str) -> dict[str, list[str]]:
+    """Action -> the Fn::Sub ARNs it is granted on (string actions and Fn::Sub resources)."""
+    grants: dict[str, list[str]] = {}
+    for statement in _statements(sls, role):
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        resources = resources if isinstance(resources, list) else [resources]
+        for action in actions if isinstance(actions, list) else [actions]:
+            grants.setdefault(action, []).extend(
+                r["Fn::Sub"] for r in resources if isinstance(r, dict) and "Fn::Sub" in r
+            )
+    return grants
 
 
 def test_iam_and_environment_come_from_the_same_parameters(sls):
     env = sls["provider"]["environment"]
-    s3_worker = _grants(sls, "S3WorkerRole")
-    assert s3_worker["s3:PutObject"].endswith(
-        f":::{env['RESULTS_BUCKET']}/{env['RESULTS_PREFIX']}*"
-    )
-    assert s3_worker["s3:GetObject"].endswith(":::${param:inputBucket}/${param:inputPrefix}*")
+    results = f":::{env['RESULTS_BUCKET']}/{env['RESULTS_PREFIX']}*"
+    jobs = f":::{env['JOBS_BUCKET']}/{env['JOBS_PREFIX']}*"
+    worker = _grants(sls, "WorkerRole")
+    assert [arn.split(":::")[1] for arn in worker["s3:PutObject"]] == [
+        results[3:],
+        jobs[3:],
+    ]
+    assert [arn.split(":::")[1] for arn in worker["s3:GetObject"]] == [
+        "${param:inputBucket}/${param:inputPrefix}*",
+        jobs[3:],
+    ]
     publish = _grants(sls, "IotWorkerRole")["iot:Publish"]
     topic_prefix = env["IOT_RESULT_TOPIC"].removesuffix("{device_id}")
-    assert publish.endswith(f":topic/{topic_prefix}*")
-    assert [s["Action"] for s in _statements(sls, "ApiRole")] == [
-        ["logs:CreateLogStream", "logs:PutLogEvents"]
-    ]
+    assert [arn.split(":topic/")[1] for arn in publish] == [f"{topic_prefix}*"]
+    api = _grants(sls, "ApiRole")
+    assert [arn.endswith(jobs) for arn in api["s3:PutObject"] + api["s3:GetObject"]] == [True] * 2
+    assert [arn.endswith(f":::{env['JOBS_BUCKET']}") for arn in api["s3:ListBucket"]] == [True]
+    assert {a for a in api if a.startswith("s3:")} == {
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:ListBucket",
+    }
 
 
 def test_api_keys_are_off_by_default_and_on_adds_a_usage_plan(sls):
@@ -339,12 +376,50 @@ def _function(role: str, timeout_s: int = 29) -> dict:
     }
 
 
+JOBS_S3 = {
+    "Effect": "Allow",
+    "Action": ["s3:PutObject", "s3:GetObject"],
+    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::in-bucket/jobs/*"},
+}
+JOBS_LIST = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::in-bucket"}
+
+
+def _queue(**properties) -> dict:
+    return {"Type": "AWS::SQS::Queue", "Properties": properties}
+
+
+def _alarm(queue: str) -> dict:
+    dimension = {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Dimensions": [dimension]}}
+
+
 def good_template() -> dict:
+    api = _function("ApiRole")
+    api["Properties"]["Environment"] = {
+        "Variables": {"JOBS_BUCKET": "in-bucket", "JOBS_PREFIX": "jobs/"}
+    }
+    redrive = {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": 3}
     return {
-        "ApiFn": _function("ApiRole"),
-        "ApiRole": _role(LOGS),
+        "ApiFn": api,
+        "ApiRole": _role(LOGS, JOBS_S3, JOBS_LIST),
         "WorkerFn": _function("WorkerRole", 120),
         "WorkerRole": _role(LOGS, GET, PUBLISH),
+        "Queue": _queue(VisibilityTimeout=720, RedrivePolicy=redrive),
+        "Dlq": _queue(),
+        "DlqAlarm": _alarm("Dlq"),
+        "Mapping": {
+            "Type": "AWS::Lambda::EventSourceMapping",
+            "Properties": {
+                "EventSourceArn": {"Fn::GetAtt": ["Queue", "Arn"]},
+                "FunctionName": {"Fn::GetAtt": ["WorkerFn", "Arn"]},
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "ScalingConfig": {"MaximumConcurrency": 10},
+            },
+        },
+        "AsyncConfig": {
+            "Type": "AWS::Lambda::EventInvokeConfig",
+            "Properties": {"DestinationConfig": {"OnFailure": {"Destination": "arn:q"}}},
+        },
         "ApiPermission": {
             "Type": "AWS::Lambda::Permission",
             "Properties": {
@@ -383,6 +458,35 @@ BROKEN_TEMPLATES = [
         "not limited to a topic prefix",
     ),
     ("http_reads_s3", "ApiRole", _role(LOGS, GET), "the HTTP function may ['s3:GetObject']"),
+    ("http_publishes", "ApiRole", _role(LOGS, PUBLISH), "the HTTP function may ['iot:Publish']"),
+    (
+        "http_without_jobs_env",
+        "ApiFn.Properties.Environment",
+        {},
+        "the HTTP function may ['s3:PutObject', 's3:GetObject']",
+    ),
+    (
+        "no_partial_batch",
+        "Mapping.Properties.FunctionResponseTypes",
+        [],
+        "no ReportBatchItemFailures",
+    ),
+    ("no_concurrency_cap", "Mapping.Properties.ScalingConfig", {}, "no MaximumConcurrency"),
+    ("no_dlq", "Queue.Properties.RedrivePolicy", {}, "no dead-letter queue"),
+    (
+        "endless_retries",
+        "Queue.Properties.RedrivePolicy.maxReceiveCount",
+        100,
+        "no dead-letter queue after at most 5",
+    ),
+    ("unwatched_dlq", "DlqAlarm.Properties.Dimensions", [], "no alarm on its dead-letter queue"),
+    ("short_visibility", "Queue.Properties.VisibilityTimeout", 700, "under 6x the function's"),
+    (
+        "async_failures_dropped",
+        "AsyncConfig.Properties.DestinationConfig",
+        {},
+        "asynchronous failures have no destination",
+    ),
     ("http_too_slow", "ApiFn.Properties.Timeout", 30, "timeout 30 s behind API Gateway"),
     ("zip_package", "WorkerFn.Properties.PackageType", "Zip", "not a container image"),
     ("no_role_policies", "WorkerRole.Properties.Policies", [], "no inline policies"),
