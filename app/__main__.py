@@ -1,5 +1,7 @@
 """Command line: `python -m app serve` runs the API on a real WSGI server (waitress);
-`python -m app detect PATH...` runs the detector over images. The tools live in app/cli/."""
+`detect PATH...` runs the detector over images; `work` drains the SQS queue, `enqueue`
+backfills it, `submit IMAGE` sends a big image through a deployed API's jobs. The tools live
+in app/cli/."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import os
 import sys
 
 from .cli.detect import add_detect_command, detect_main
+from .cli.enqueue import add_enqueue_command, enqueue_main
 from .cli.serve import serve
+from .cli.submit import add_submit_command, submit_main
 from .cli.work import add_work_command, work_main
 from .observability import configure_logging
 
@@ -22,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "4")))
     add_detect_command(commands)
     add_work_command(commands)
+    add_enqueue_command(commands)
+    add_submit_command(commands)
     args = parser.parse_args(argv)
     # LOG_FORMAT=json: one JSON object per line, as on Lambda (app/observability.py).
     configure_logging(os.environ.get("LOG_FORMAT", "text"), os.environ.get("LOG_LEVEL", "INFO"))
@@ -29,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         return detect_main(args)
     if args.command == "work":
         return work_main(args)
+    if args.command == "enqueue":
+        return enqueue_main(args)
+    if args.command == "submit":
+        return submit_main(args)
     return serve(args.host, args.port, args.threads)
 
 

@@ -1,4 +1,5 @@
-"""handler.py's dispatch: S3 and IoT events reach their adapters, HTTP events serverless-wsgi.
+"""handler.py's dispatch: S3, SQS and IoT events reach their adapters, HTTP events
+serverless-wsgi.
 
 Also: importing the handler and answering HTTP must not import boto3 (cold start).
 """
@@ -15,6 +16,7 @@ import types
 import pytest
 from moto import mock_aws
 
+from app.cli.work import sqs_event
 from app.detector import ModelError
 from app.detector.errors import InvalidRequest
 from app.events import EventKind, aws, event_kind
@@ -57,7 +59,7 @@ EVENT_KINDS = [
     ([], EventKind.UNKNOWN),
     ("not json object", EventKind.UNKNOWN),
     ({"Records": []}, EventKind.UNKNOWN),
-    ({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}, EventKind.UNKNOWN),
+    ({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}, EventKind.SQS),
     ({"Records": [{"eventSource": "aws:s3"}, {"eventSource": "aws:sqs"}]}, EventKind.UNKNOWN),
     ({"Records": "aws:s3"}, EventKind.UNKNOWN),
     (EVENTBRIDGE_S3, EventKind.UNKNOWN),  # S3 via EventBridge is not wired
@@ -145,13 +147,38 @@ def test_recorded_iot_message_through_the_entry_points(handler, aws_mock, demo_j
     assert body["count"] == len(body["detections"]) >= 1
 
 
+@pytest.mark.parametrize("entry", ["handler", "sqs_handler"])
+def test_sqs_batch_of_s3_notifications_through_the_entry_points(
+    handler, aws_mock, demo_jpeg, entry
+):
+    for key in RECORDED_KEYS:
+        aws_mock.put_object(Bucket=INPUT_BUCKET, Key=key, Body=demo_jpeg)
+    messages = [
+        {
+            "MessageId": "m-1",
+            "ReceiptHandle": "r-1",
+            "Body": json.dumps(load_event("s3_object_created")),
+        },
+        {"MessageId": "m-2", "ReceiptHandle": "r-2", "Body": json.dumps({"Event": "s3:TestEvent"})},
+        {"MessageId": "m-3", "ReceiptHandle": "r-3", "Body": "garbage"},
+    ]
+    event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:work", "us-east-1")
+
+    outcome = getattr(handler, entry)(event, None)
+
+    assert outcome == {"batchItemFailures": [{"itemIdentifier": "m-3"}]}
+    for key in RECORDED_KEYS:
+        result = aws_mock.get_object(Bucket=INPUT_BUCKET, Key=f"detections/{key}.json")
+        assert json.loads(result["Body"].read())["source"]["key"] == key
+
+
 def test_http_events_still_reach_the_app(handler):
     response = handler.handler(load_event("apigw_http_v2_get_health"), None)
     assert response["statusCode"] == 200
     assert json.loads(response["body"]) == {"status": "ok", "model": "yolox_nano"}
 
 
-@pytest.mark.parametrize("event", [{}, {"Records": [{"eventSource": "aws:sqs"}]}, EVENTBRIDGE_S3])
+@pytest.mark.parametrize("event", [{}, {"Records": [{"eventSource": "aws:sns"}]}, EVENTBRIDGE_S3])
 def test_unknown_event_fails_with_a_clear_message(handler, event):
     with pytest.raises(InvalidRequest, match="Unsupported event"):
         handler.handler(event, None)

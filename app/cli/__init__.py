@@ -1,6 +1,7 @@
-"""The command-line tools behind `python -m app`: serve, detect (with its export formats), and
-the model fetcher and optimiser that the setup script and the container build run.
+"""The command-line tools behind `python -m app`: serve, detect (with its export formats),
+work (the SQS worker anywhere), enqueue (backfill), submit (the jobs client), and the model
+fetcher and optimiser that the setup script and the container build run.
 
-May import: `app.config`, `app.observability`, `app.schemas`, `app.detector`; `serve` imports
-`app.create_app` (and so Flask) only when it runs.
+May import: `app.config`, `app.observability`, `app.schemas`, `app.events`, `app.detector`;
+`serve` and `work` import `app.create_app` (and so Flask) only when they run.
 """

@@ -1,0 +1,154 @@
+"""`python -m app submit IMAGE --api URL`: detect on an image of any size through the jobs API.
+
+POST /jobs with the options, upload the image to the presigned S3 URL it answers (multipart,
+its fields, then the file), poll GET /jobs/<id> with backoff until done or failed, then print
+the result in the formats `python -m app detect` writes. Standard library only (urllib): it
+runs wherever Python does, without the service's dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urljoin
+
+from .exports import WRITERS, make_writer
+
+POLL_FIRST_S, POLL_FACTOR, POLL_MAX_S = 0.5, 1.5, 5.0
+HTTP_TIMEOUT_S = 60
+
+
+class SubmitError(Exception):
+    """Something the user should read: one line, exit status 1."""
+
+
+def add_submit_command(commands) -> None:
+    cmd = commands.add_parser(
+        "submit",
+        help="detect on a big image through a deployed API's jobs (upload, poll, print)",
+        description=__doc__.split("\n\n")[0],
+    )
+    cmd.add_argument("image", type=Path, metavar="IMAGE")
+    cmd.add_argument("--api", required=True, help="the API's base URL, e.g. https://.../dev")
+    cmd.add_argument("--api-key", help="sent as X-Api-Key (default: none)")
+    cmd.add_argument("--confidence", type=float, help="minimum score (default: the server's)")
+    cmd.add_argument("--slicing", choices=["on", "off", "auto"], help='"slicing": {"mode"}')
+    cmd.add_argument("--classes", help="comma-separated labels or ids to keep, e.g. car,bus")
+    cmd.add_argument("--format", choices=list(WRITERS), default="json", help="default json")
+    cmd.add_argument("--out", type=Path, help="write files here (default: stdout)")
+    cmd.add_argument("--timeout-s", type=float, default=900, help="give up after (default 900)")
+
+
+def job_options(args: argparse.Namespace) -> dict:
+    options: dict[str, Any] = {}
+    if args.confidence is not None:
+        options["confidence"] = args.confidence
+    if args.slicing is not None:
+        options["slicing"] = {"mode": args.slicing}
+    if args.classes:
+        names = [c.strip() for c in args.classes.split(",") if c.strip()]
+        options["classes"] = [int(c) if c.isdigit() else c for c in names]
+    return options
+
+
+def _request(url: str, *, method: str = "GET", body: bytes | None = None, headers=None) -> dict:
+    """One HTTP call; the API's JSON error becomes a SubmitError with its message."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as response:
+            data = response.read()
+    except urllib.error.HTTPError as exc:
+        raise SubmitError(f"{method} {url}: HTTP {exc.code}: {_error_text(exc.read())}") from None
+    except urllib.error.URLError as exc:
+        raise SubmitError(f"{method} {url}: {exc.reason}") from None
+    return json.loads(data) if data.strip() else {}
+
+
+def _error_text(data: bytes) -> str:
+    try:
+        error = json.loads(data)["error"]
+        return f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return data[:300].decode("utf-8", "replace")  # S3 answers XML
+
+
+def multipart(fields: dict[str, str], file_name: str, data: bytes) -> tuple[bytes, str]:
+    """(body, content type) of a form with the fields first and the file last, as S3 wants."""
+    boundary = secrets.token_hex(16)
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        )
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{file_name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    )
+    body = "".join(parts).encode() + head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def submit(args: argparse.Namespace, stderr: TextIO) -> dict:
+    """The finished job (status done); raises SubmitError for anything else."""
+    data = args.image.read_bytes()
+    api = args.api.rstrip("/") + "/"
+    headers = {"Content-Type": "application/json"}
+    if args.api_key:
+        headers["X-Api-Key"] = args.api_key
+    body = json.dumps({"options": job_options(args)}).encode()
+    job = _request(urljoin(api, "jobs"), method="POST", body=body, headers=headers)
+    upload = job["upload"]
+    if len(data) > upload["max_bytes"]:
+        raise SubmitError(
+            f"{args.image} is {len(data):,} bytes; the limit is {upload['max_bytes']:,}"
+        )
+    form, content_type = multipart(upload["fields"], args.image.name, data)
+    _request(upload["url"], method="POST", body=form, headers={"Content-Type": content_type})
+    stderr.write(f"job {job['job_id']}: uploaded {len(data):,} bytes, waiting\n")
+    return poll(urljoin(api, job["links"]["self"]), headers, args.timeout_s, stderr)
+
+
+def poll(url: str, headers: dict, timeout_s: float, stderr: TextIO) -> dict:
+    """GET the job with growing pauses until it is done or failed, or timeout_s passes."""
+    started, pause_s = time.monotonic(), POLL_FIRST_S
+    auth = {k: v for k, v in headers.items() if k == "X-Api-Key"}
+    while True:
+        job = _request(url, headers=auth)
+        if job["status"] == "done":
+            return job
+        if job["status"] == "failed":
+            error = job.get("error", {})
+            raise SubmitError(f"job failed: {error.get('code')}: {error.get('message')}")
+        if time.monotonic() - started > timeout_s:
+            raise SubmitError(f"job still {job['status']} after {timeout_s:.0f} s: {url}")
+        time.sleep(pause_s)
+        pause_s = min(pause_s * POLL_FACTOR, POLL_MAX_S)
+
+
+def submit_main(args: argparse.Namespace) -> int:
+    stdout, stderr = sys.stdout, sys.stderr
+    if not args.image.is_file():
+        stderr.write(f"error: {args.image}: no such file\n")
+        return 2
+    try:
+        job = submit(args, stderr)
+        labels = ()
+        if args.format != "json":  # COCO categories and YOLO ids need the model's labels
+            headers = {"X-Api-Key": args.api_key} if args.api_key else {}
+            model_url = urljoin(args.api.rstrip("/") + "/", "model")
+            labels = tuple(_request(model_url, headers=headers)["labels"])
+    except SubmitError as exc:
+        stderr.write(f"error: {exc}\n")
+        return 1
+    writer = make_writer(args.format, args.out, labels, stdout)
+    writer.add(Path(args.image.name), job["result"])
+    writer.close()
+    stderr.write(f"job {job['job_id']}: {job['result']['count']} detections\n")
+    return 0
