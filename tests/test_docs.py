@@ -104,3 +104,12 @@ def test_api_reference_lists_every_route_and_error_code():
 )
 def test_reference_spells_schema_types(schema, spelled):
     assert _load_hook().type_of(schema) == spelled
+
+
+@pytest.mark.parametrize("plot", sorted((DOCS / "img").glob("*.svg")), ids=lambda path: path.name)
+def test_each_plot_names_its_command_and_machine_and_is_shown(plot):
+    svg = plot.read_text(encoding="utf-8")
+    assert re.search(r"\.venv/bin/python bench/\w+\.py", svg), "no command in the plot"
+    assert re.search(r"\d+ of \d+ CPUs", svg), "no machine in the plot"
+    shown = [page.name for page in PAGES if f"img/{plot.name}" in page.read_text("utf-8")]
+    assert shown, f"{plot.name} is on no page"
