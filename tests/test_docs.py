@@ -94,7 +94,7 @@ def test_api_reference_lists_every_route_and_error_code():
     ("schema", "spelled"),
     [
         ({"type": "number", "minimum": 0, "maximum": 1}, "number 0–1"),
-        ({"enum": ["on", "off"]}, '`"on"` \\| `"off"`'),
+        ({"enum": ["on", "off"]}, '`"on"` or `"off"`'),
         ({"type": "array", "items": {"$ref": "#/components/schemas/Box"}}, "array of Box"),
         (
             {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]},

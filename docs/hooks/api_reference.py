@@ -34,11 +34,11 @@ def build_document() -> dict[str, Any]:
 
 
 def type_of(schema: dict[str, Any]) -> str:
-    """A short, human spelling of a JSON Schema: `number 0-1`, `"on" | "off"`, `array of Box`."""
+    """A short, human spelling of a JSON Schema: `number 0–1`, `"on" or "off"`, `array of Box`."""
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
     if "enum" in schema:
-        return " \\| ".join(f'`"{value}"`' for value in schema["enum"])
+        return " or ".join(f'`"{value}"`' for value in schema["enum"])
     if "anyOf" in schema:
         return " or ".join(type_of(option) for option in schema["anyOf"])
     kind = schema.get("type", "any")
@@ -54,7 +54,8 @@ def type_of(schema: dict[str, Any]) -> str:
 
 
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    # An HTML entity, not "\\|": Python-Markdown's tables drop the escaped pipe.
+    return str(text).replace("|", "&#124;").replace("\n", " ")
 
 
 def _default(schema: dict[str, Any]) -> str:
@@ -78,7 +79,7 @@ def _operation(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     if operation.get("security"):
         lines += ["", "Needs an API key when keys are configured (`X-Api-Key` or `Bearer`)."]
     lines += ["", "| status | meaning |", "|---|---|"]
-    for status, response in operation["responses"].items():
+    for status, response in sorted(operation["responses"].items()):
         lines.append(f"| {status} | {_cell(response.get('description') or '')} |")
     return [*lines, ""]
 
