@@ -113,3 +113,19 @@ def test_each_plot_names_its_command_and_machine_and_is_shown(plot):
     assert re.search(r"\d+ of \d+ CPUs", svg), "no machine in the plot"
     shown = [page.name for page in PAGES if f"img/{plot.name}" in page.read_text("utf-8")]
     assert shown, f"{plot.name} is on no page"
+
+
+def test_reference_degrades_to_a_note_when_the_app_cannot_be_imported(monkeypatch):
+    hook = _load_hook()
+
+    def unavailable():
+        raise ImportError("No module named 'flask'")
+
+    monkeypatch.setattr(hook, "build_document", unavailable)
+    config = object()
+    assert hook.on_config(config) is config
+    assert hook.on_files([], config) == []  # no openapi.json to link to
+    page = hook.on_page_markdown(f"# API\n\n{hook.MARKER}\n", None, config, [])
+    assert hook.MARKER not in page
+    assert "No module named 'flask'" in page
+    assert "openapi.json](openapi.json)" not in page
