@@ -69,7 +69,7 @@ def summary(samples: Sequence[float]) -> dict[str, float]:
 
 
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """A GitHub-flavoured Markdown table (pastes straight into the README)."""
+    """A GitHub-flavoured Markdown table (pastes straight into the docs)."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     print(f"\n{title}\n")

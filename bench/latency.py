@@ -3,6 +3,7 @@ over loopback; peak RSS of the real server; session-option A/B; CPU time -> Lamb
 
     .venv/bin/python bench/latency.py            # about a minute on 2 CPUs
     .venv/bin/python bench/latency.py --quick    # fewer iterations, for a smoke run
+    .venv/bin/python bench/latency.py --plot docs/img   # also latency-stages.svg for the docs
 
 Every figure is a median (and p90) over interleaved rounds, so that noise from other work on the
 machine hits every row alike; ratios compare rows measured in the same run.
@@ -17,8 +18,10 @@ import os
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import _common
+import _plots
 import numpy as np
 from _common import DEFAULT_MODEL, LARGE_IMAGE, coco_640x480, print_table, require, summary
 from _cost import LAMBDA_MEMORY_MB, cost_table, lambda_threads
@@ -149,6 +152,56 @@ def stage_table(name: str, samples: dict[str, list[float]], end_to_end: str) -> 
     return summary(samples[end_to_end])["median"] / floor
 
 
+# Where a request's time goes: stage rows of stage_steps -> the part of the request they are.
+STAGE_PARTS = {
+    "parse JSON body": "decode",
+    "base64 decode": "decode",
+    "image decode (": "decode",
+    "letterbox": "preprocess",
+    "to_tensor": "preprocess",
+    "floor: bare session.run": "inference",
+    "output decode": "postprocess",
+    "NMS + top-k": "postprocess",
+    "to image px": "postprocess",
+    "JSON response": "postprocess",
+}
+PIPELINE = "pipeline, no HTTP: detect_bytes + JSON"
+
+
+def request_parts(samples: dict[str, list[float]]) -> dict[str, float]:
+    """Median ms of each part of one in-process POST /detect: the stages measured one by one,
+    what the pipeline takes beyond their sum, and what Flask adds on top of the pipeline."""
+    medians = {name: summary(values)["median"] for name, values in samples.items()}
+    parts = dict.fromkeys(("decode", "preprocess", "inference", "postprocess"), 0.0)
+    for stage, value in medians.items():
+        part = next((p for prefix, p in STAGE_PARTS.items() if stage.startswith(prefix)), None)
+        if part is not None:
+            parts[part] += value
+    parts["pipeline, other"] = max(0.0, medians[PIPELINE] - sum(parts.values()))
+    parts["HTTP (Flask)"] = max(0.0, medians[END_TO_END] - sum(parts.values()))
+    return parts
+
+
+def plot_stages(folder: Path, parts: dict[Path, dict[str, float]], floors: dict[Path, float]):
+    """latency-stages.svg: per image, the model floor alone and a request's parts stacked."""
+    from PIL import Image
+
+    bars = {}
+    for path, request in parts.items():
+        with Image.open(path) as image:
+            size = f"{image.width}x{image.height} JPEG"
+        bars[f"{size}: model floor"] = {"inference": floors[path]}
+        bars[f"{size}: POST /detect"] = request
+    _plots.stacked_bars(
+        folder / "latency-stages.svg",
+        "Where a POST /detect's time goes, against the model floor\n"
+        "in-process, slicing off; median ms; floor = bare session.run",
+        bars,
+        ["decode", "preprocess", "inference", "postprocess", "pipeline, other", "HTTP (Flask)"],
+        xlabel="milliseconds (median)",
+    )
+
+
 def loopback(model, model_path, data: bytes, rounds: int) -> tuple[dict[str, list[float]], float]:
     """POST /detect through the real server (keep-alive) beside the floor; returns peak RSS MB."""
     feed = input_feed(model, data)
@@ -237,16 +290,23 @@ def main() -> None:
     parser.add_argument("--model", type=require, default=DEFAULT_MODEL)
     parser.add_argument("--rounds", type=int, default=100, help="rounds for the 640x480 image")
     parser.add_argument("--quick", action="store_true", help="a fifth of the rounds")
+    parser.add_argument(
+        "--plot", type=Path, metavar="DIR", help="also write latency-stages.svg to DIR"
+    )
     args = parser.parse_args()
     rounds = max(5, args.rounds // 5) if args.quick else args.rounds
     print(f"bench/latency.py: {_common.machine_line()}; model {args.model.name}")
     model = load_model(args.model)
     client = create_app(model=model).test_client()
     small, large = coco_640x480(), require(LARGE_IMAGE)
-    ratios = {}
+    ratios, parts, floors = {}, {}, {}
     for path, n in ((small, rounds), (large, max(5, rounds // 3))):
         samples = timed_rounds(stage_steps(model, path.read_bytes(), client), n)
         ratios[path.name] = stage_table(f"{path.name}: stages ({n} rounds)", samples, END_TO_END)
+        parts[path] = request_parts(samples)
+        floors[path] = summary(samples["floor: bare session.run"])["median"]
+    if args.plot:
+        plot_stages(args.plot, parts, floors)
     loop, peak_mb = loopback(model, args.model, small.read_bytes(), max(5, rounds // 2))
     loop_ratio = stage_table(
         f"{small.name}: over loopback (keep-alive)", loop, "POST /detect over loopback"

@@ -4,6 +4,7 @@
     .venv/bin/python bench/slicing.py                      # both models, 3 rounds, conf 0.001
     .venv/bin/python bench/slicing.py --confidence 0.25 --models yolox_nano --rounds 5
     .venv/bin/python bench/slicing.py --models yolox_nano+dynamic   # batches of 8 tiles
+    .venv/bin/python bench/slicing.py --skip-memory --plot docs/img   # also SVG plots for the docs
 
 On ../shared/data/aerial-cars-sample (decoded once; every method gets the same RGB arrays), with
 the reference settings: COCO car/bus/truck, per-view NMS IoU 0.65, <= 500 boxes, tiles at the
@@ -12,12 +13,14 @@ interleaved image by image, in rotating order, so load from other processes hits
 times are medians over rounds. Two floors: bare session.run on every view one after another
 (the product's session), and bare runs of the one-thread session on as many threads as ours uses
 side by side ("floor xN"): what our overhead is, measured against how we run the model. Then an
-8000x8000 JPEG, each method in a fresh process: peak RSS.
+8000x8000 JPEG, each method in a fresh process: peak RSS. The speed table also scores the whole
+image at the model input (slicing off): what slicing buys in AP50.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -38,6 +41,7 @@ from app.detector.cpus import usable_cpus  # noqa: E402
 from app.detector.preprocess import decode_image  # noqa: E402
 from app.detector.sliced import fill_slot  # noqa: E402
 from app.detector.slicing import SlicingOptions, plan_tiles  # noqa: E402
+from bench import _plots  # noqa: E402
 from bench.sahi_baseline import run_sahi, sahi_model  # noqa: E402
 from tests.evaluation import coco_scores, yolo_labels_to_coco  # noqa: E402
 
@@ -120,17 +124,21 @@ def measure(model: Model, images: list[np.ndarray], options: DetectOptions, roun
 
 def ap50(truth: dict, ours: list, sahi: list) -> tuple[float, float]:
     """AP50 of both methods' first-round outputs, scored as the accuracy test scores them."""
-    rows_ours, rows_sahi = [], []
-    for image, found, predictions in zip(truth["images"], ours, sahi, strict=True):
-        for xyxy, score in zip(found.xyxy.tolist(), found.confidence.tolist(), strict=True):
-            rows_ours.append(_coco_row(image["id"], xyxy, score))
+    rows_sahi = []
+    for image, predictions in zip(truth["images"], sahi, strict=True):
         for p in predictions:
             xyxy = [p.bbox.minx, p.bbox.miny, p.bbox.maxx, p.bbox.maxy]
             rows_sahi.append(_coco_row(image["id"], xyxy, p.score.value))
-    return (
-        coco_scores(truth, rows_ours, max_dets=500)["ap50"],
-        coco_scores(truth, rows_sahi, max_dets=500)["ap50"],
-    )
+    return ap50_of(truth, ours), coco_scores(truth, rows_sahi, max_dets=500)["ap50"]
+
+
+def ap50_of(truth: dict, found: list) -> float:
+    """AP50 of our detections (one Detections per image of truth)."""
+    rows = []
+    for image, detections in zip(truth["images"], found, strict=True):
+        boxes = zip(detections.xyxy.tolist(), detections.confidence.tolist(), strict=True)
+        rows += [_coco_row(image["id"], xyxy, score) for xyxy, score in boxes]
+    return coco_scores(truth, rows, max_dets=500)["ap50"]
 
 
 def _coco_row(image_id: int, xyxy: list[float], score: float) -> dict:
@@ -139,7 +147,8 @@ def _coco_row(image_id: int, xyxy: list[float], score: float) -> dict:
     return {"image_id": image_id, "category_id": 1, "bbox": bbox, "score": score}
 
 
-def speed_table(names: list[str], confidence: float, rounds: int, limit: int | None) -> None:
+def speed_table(names: list[str], confidence: float, rounds: int, limit: int | None) -> list[dict]:
+    """Print the speed and AP50 table; returns its rows (medians in seconds, AP50s) by model."""
     truth = yolo_labels_to_coco(AERIAL / "images", AERIAL / "labels", "vehicle")
     truth["images"] = truth["images"][:limit]
     paths = [AERIAL / "images" / image["file_name"] for image in truth["images"]]
@@ -147,24 +156,66 @@ def speed_table(names: list[str], confidence: float, rounds: int, limit: int | N
     options = DetectOptions(
         confidence=confidence, iou=0.65, max_detections=500, class_ids=VEHICLES, slicing=SLICING
     )
+    whole_options = dataclasses.replace(options, slicing=SlicingOptions(mode="off"))
     print(f"aerial sample: {len(images)} images, confidence {confidence}, {rounds} rounds")
     print(
         f"| model | views | ours s | floor s | floor x{usable_cpus()} s | SAHI s | ours/floor "
-        "| ours/floor x | SAHI/ours | AP50 ours | AP50 SAHI |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|"
+        "| ours/floor x | SAHI/ours | AP50 ours | AP50 SAHI | AP50 whole image |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
+    rows = []
     for name in names:
         model = bench_model(name)
         views = sum(len(premade_views(model, image)) for image in images)
         result = measure(model, images, options, rounds)
         ours, floor, floor_x, sahi = (statistics.median(result["totals"][k]) for k in METHODS)
         ap_ours, ap_sahi = ap50(truth, result["outputs"]["ours"], result["outputs"]["sahi"])
+        ap_whole = ap50_of(truth, [detect_array(model, image, whole_options) for image in images])
         print(
             f"| {name} | {views} | {ours:.2f} | {floor:.2f} | {floor_x:.2f} | {sahi:.2f} "
             f"| {ours / floor:.3f} | {ours / floor_x:.3f} | {sahi / ours:.2f} "
-            f"| {ap_ours:.4f} | {ap_sahi:.4f} |",
+            f"| {ap_ours:.4f} | {ap_sahi:.4f} | {ap_whole:.4f} |",
             flush=True,
         )
+        seconds = {"ours": ours, "floor": floor, "floor_parallel": floor_x, "sahi": sahi}
+        ap = {"ours": ap_ours, "sahi": ap_sahi, "whole": ap_whole}
+        row = {"model": name, "images": len(images), "views": views}
+        rows.append({**row, "seconds": seconds, "ap50": ap})
+    return rows
+
+
+def plot_speed(rows: list[dict], folder: Path, confidence: float, rounds: int) -> None:
+    """slicing-speed.svg (seconds per method and model) and slicing-accuracy.svg (AP50)."""
+    groups = [f"{row['model']}\n({row['views']} views)" for row in rows]
+    images = rows[0]["images"]
+    _plots.grouped_bars(
+        folder / "slicing-speed.svg",
+        f"Sliced inference, {images} aerial images, confidence {confidence}\n"
+        f"seconds for all images, median of {rounds} round{'s' * (rounds > 1)} (lower is better)",
+        groups,
+        {m: [row["seconds"][m] for row in rows] for m in ("ours", "sahi", *METHODS[1:3])},
+        ylabel="seconds for all images",
+        labels={
+            "ours": "ours",
+            "sahi": "SAHI 0.12",
+            "floor": "floor: bare session.run, one after another",
+            "floor_parallel": f"floor x{usable_cpus()}: one-thread runs side by side",
+        },
+    )
+    _plots.grouped_bars(
+        folder / "slicing-accuracy.svg",
+        f"AP50 on {images} aerial images, confidence {confidence}\n"
+        "whole image against sliced (higher is better)",
+        groups,
+        {m: [row["ap50"][m] for row in rows] for m in ("whole", "ours", "sahi")},
+        ylabel="AP50 (vehicles)",
+        fmt="{:.3f}",
+        labels={
+            "whole": "whole image at the model input",
+            "ours": "sliced: ours",
+            "sahi": "sliced: SAHI 0.12",
+        },
+    )
 
 
 def bench_model(name: str) -> Model:
@@ -259,13 +310,18 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true", help="only the 8000x8000 memory table")
     parser.add_argument("--skip-memory", action="store_true", help="only the speed table")
     parser.add_argument("--memory-child", nargs=3, metavar=("JPEG", "MODEL", "METHOD"))
+    parser.add_argument(
+        "--plot", type=Path, metavar="DIR", help="also write SVG plots of the speed table to DIR"
+    )
     args = parser.parse_args()
     if args.memory_child:
         path, name, method = args.memory_child
         memory_child(Path(path), name, method)
         return
     if not args.skip_speed:
-        speed_table(args.models, args.confidence, args.rounds, args.images)
+        rows = speed_table(args.models, args.confidence, args.rounds, args.images)
+        if args.plot:
+            plot_speed(rows, args.plot, args.confidence, args.rounds)
     if not args.skip_memory:
         memory_table(args.models[0])
 

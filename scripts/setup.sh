@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time setup: a virtualenv in .venv with the pinned requirements, and the default model.
 #   scripts/setup.sh          runtime requirements + model
-#   scripts/setup.sh --dev    also test/lint tools (the model is not needed by the tests)
+#   scripts/setup.sh --dev    also test/lint/docs tools (the model is not needed by the tests)
 # Offline machines: MODEL_SOURCE_FILE=/path/to/yolox_nano.onnx scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 if [ "$dev" = 1 ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt \
+    -r requirements-docs.txt
 else
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
   .venv/bin/python -m app.cli.fetch_model

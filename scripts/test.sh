@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the dev requirements, then lint and run the whole test suite.
+# Install the dev requirements, then lint, run the whole test suite and build the docs site.
 # Models and data come from ../shared; tests that need them skip with a reason when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +13,6 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest "$@"
+# The docs site: --strict turns a broken link, anchor or missing page into a failure. Not with
+# --quiet: it hides the warnings from the strict count too, and the build then always passes.
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$(mktemp -d)"

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m app.cli.optimize_model",
         description="Save the model's graph optimised beside it, so that every cold start "
-        "loads the optimised graph instead of optimising it again (see README, Performance).",
+        "loads the optimised graph instead of optimising it again (see docs/performance.md).",
     )
     default_model = Path(os.environ.get("MODEL_PATH") or DEFAULT_MODEL_PATH)
     parser.add_argument("model", nargs="?", type=Path, default=default_model)
