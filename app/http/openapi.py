@@ -202,7 +202,7 @@ def _get(summary: str, responses: dict, operation_id: str) -> dict:
 def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
     """keys: API keys are on, so every route but the open ones documents them and 401."""
     html = {"type": "string"}
-    unavailable = {"description": "The model is not loaded.", **_ok("", ref("Health"))["200"]}
+    unavailable = {**_ok("", ref("Health"))["200"], "description": "The model is not loaded."}
     detect, deepstack = _detect_operation(options), _deepstack_operation()
     post_job, get_job = _job_operations()
     model = _get(
