@@ -91,3 +91,20 @@ def dynamic_yolox(tmp_path_factory):
     model = load_model(with_dynamic_batch(source, tmp_path_factory.mktemp("m") / "yolox.onnx"))
     assert model.info.dynamic_batch
     return model
+
+
+@pytest.fixture
+def world(monkeypatch, yolox_model):
+    """moto's S3 and SQS wired as serverless.yml wires them, and the app with jobs on
+    (tests/test_jobs.py make_world)."""
+    from moto import mock_aws
+
+    from app.events import aws
+    from tests.aws_events import use_fake_credentials
+    from tests.test_jobs import make_world
+
+    use_fake_credentials(monkeypatch)
+    with mock_aws():
+        aws.client.cache_clear()
+        yield make_world(yolox_model)
+    aws.client.cache_clear()

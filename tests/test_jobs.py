@@ -102,15 +102,6 @@ def _arn(sqs, url: str) -> str:
     return found["Attributes"]["QueueArn"]
 
 
-@pytest.fixture
-def world(monkeypatch, yolox_model):
-    use_fake_credentials(monkeypatch)
-    with mock_aws():
-        aws.client.cache_clear()
-        yield make_world(yolox_model)
-    aws.client.cache_clear()
-
-
 def upload(job: dict, data: bytes) -> requests.Response:
     """What a client does with POST /jobs' answer: multipart, the fields, then `file`."""
     form = job["upload"]

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from app import create_app
 from app.__main__ import main
@@ -30,15 +29,6 @@ from .live_server import serve_in_thread
 from .test_jobs import BUCKET, _small_images, make_world
 
 OLD_BUCKET = "old-bucket"
-
-
-@pytest.fixture
-def world(monkeypatch, yolox_model):
-    use_fake_credentials(monkeypatch)
-    with mock_aws():
-        aws.client.cache_clear()
-        yield make_world(yolox_model)
-    aws.client.cache_clear()
 
 
 def _fill_old_bucket(s3) -> dict[str, bytes]:

@@ -21,7 +21,7 @@ from urllib.parse import quote_plus
 
 from ..config import Settings
 from ..detector.errors import ConfigError
-from ..events import aws, jobs
+from ..events import jobs
 from ..events.s3 import result_key
 from .detect import progress_line
 
@@ -93,13 +93,10 @@ def result_is_current(s3: Any, settings: Settings, bucket: str, obj: dict) -> bo
         return jobs.get_json(s3, bucket, keys.result) is not None
     results_bucket = settings.results_bucket or bucket
     target = result_key(key, settings)
-    try:
-        head = s3.head_object(Bucket=results_bucket, Key=target)
-    except Exception as exc:
-        if aws.error_code(exc) in aws.NOT_FOUND_CODES:
-            return False
-        raise
-    etag = head.get("Metadata", {}).get("source-etag")
+    found = jobs.head(s3, results_bucket, target)
+    if found is None:
+        return False
+    etag = found.get("Metadata", {}).get("source-etag")
     if etag is None:  # a result written before results carried the ETag: read it
         body = jobs.get_json(s3, results_bucket, target) or {}
         etag = (body.get("source") or {}).get("etag")

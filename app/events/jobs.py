@@ -136,7 +136,7 @@ def read_job(s3: Any, settings: Settings, job_id: str) -> dict:
         outcome = get_json(s3, bucket, keys.result)
         if outcome is not None:
             return {**view, **outcome}
-        if _exists(s3, bucket, keys.image):
+        if head(s3, bucket, keys.image) is not None:
             return {**view, "status": "queued"}
     return {
         **view,
@@ -171,14 +171,14 @@ def get_json(s3: Any, bucket: str, key: str) -> dict | None:
         return json.loads(body.read())
 
 
-def _exists(s3: Any, bucket: str, key: str) -> bool:
+def head(s3: Any, bucket: str, key: str) -> dict | None:
+    """HeadObject's answer, or None when the object does not exist."""
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        return s3.head_object(Bucket=bucket, Key=key)
     except Exception as exc:
         if aws.error_code(exc) in aws.NOT_FOUND_CODES:
-            return False
+            return None
         raise
-    return True
 
 
 @contextlib.contextmanager
