@@ -99,6 +99,7 @@ def test_document_is_valid_openapi_3_1(document):
     assert operations == {
         ("POST", "/detect"),
         ("POST", "/v1/vision/detection"),
+        ("POST", "/v1/vision/custom/{name}"),
         ("GET", "/health"),
         ("GET", "/model"),
         ("GET", "/openapi.json"),

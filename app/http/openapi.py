@@ -40,8 +40,9 @@ ERROR_STATUSES = {
         ),
     ),
     "401": (
-        "API keys are configured and no valid key was sent (`X-Api-Key: <key>` or "
-        "`Authorization: Bearer <key>`); the answer carries `WWW-Authenticate: Bearer`.",
+        "API keys are configured and no valid key was sent (`X-Api-Key: <key>`, "
+        "`Authorization: Bearer <key>`, or on the DeepStack routes the form field `api_key`); "
+        "the answer carries `WWW-Authenticate: Bearer`.",
         ("unauthorized",),
     ),
     "413": (
@@ -135,18 +136,22 @@ def _detect_operation(options: dict[str, dict]) -> dict:
     }
 
 
-def _deepstack_operation() -> dict:
+def _deepstack_operation(operation_id: str = "deepstackDetection") -> dict:
     form = {"type": "object", "required": ["image"]}
     # Form fields are text: documented as the exact decimal spellings of [0, 1] the route
     # accepts; empty means the default, as DeepStack treats it (NVR clients send it empty).
     min_confidence = {"type": "string", "pattern": MIN_CONFIDENCE_PATTERN, "default": "0.4"}
-    form["properties"] = {"image": _BINARY, "min_confidence": min_confidence}
+    api_key = {
+        "type": "string",
+        "description": "The API key, where DeepStack clients send it (when keys are on).",
+    }
+    form["properties"] = {"image": _BINARY, "min_confidence": min_confidence, "api_key": api_key}
     return {
         "summary": "DeepStack / CodeProject.AI compatible object detection",
         "description": "For Blue Iris, Agent DVR and Home Assistant's DeepStack integration. "
-        "Integer pixel boxes; errors are {success: false, error, code}. Other form fields are "
-        "ignored, as DeepStack does.",
-        "operationId": "deepstackDetection",
+        "Integer pixel boxes, one label per box; errors are {success: false, error, code}. "
+        "Other form fields are ignored, as DeepStack does.",
+        "operationId": operation_id,
         "requestBody": {
             "required": True,
             "content": {
@@ -163,6 +168,21 @@ def _deepstack_operation() -> dict:
     }
 
 
+def _deepstack_custom_operation() -> dict:
+    operation = _deepstack_operation("deepstackCustomDetection")
+    operation["summary"] = "DeepStack custom-model route, answered by the loaded model"
+    operation["parameters"] = [
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Any custom-model name: the loaded model answers.",
+        }
+    ]
+    return operation
+
+
 def _get(summary: str, responses: dict, operation_id: str) -> dict:
     return {"get": {"summary": summary, "operationId": operation_id, "responses": responses}}
 
@@ -172,6 +192,7 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
     html = {"type": "string"}
     unavailable = {"description": "The model is not loaded.", **_ok("", ref("Health"))["200"]}
     detect, deepstack = _detect_operation(options), _deepstack_operation()
+    custom = _deepstack_custom_operation()
     model = _get(
         "The loaded model: format, input size, labels",
         {**_ok("The model.", ref("ModelDescription")), **_errors("503")},
@@ -179,10 +200,12 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
     )
     if keys:
         detect, deepstack = _protected(detect), _protected(deepstack, "DeepStackError")
+        custom = _protected(custom, "DeepStackError")
         model = {"get": _protected(model["get"])}
     return {
         "/detect": {"post": detect},
         "/v1/vision/detection": {"post": deepstack},
+        "/v1/vision/custom/{name}": {"post": custom},
         "/health": _get(
             "Liveness and model status",
             {**_ok("The model is loaded.", ref("Health")), "503": unavailable, **_errors()},
