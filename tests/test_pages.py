@@ -163,6 +163,9 @@ def test_docs_page_renders_every_operation_and_tries_one(page, base_url):
     )
     assert {tuple(s) for s in sections} == operations
     assert page.locator("[id^=schema-]").count() == len(document["components"]["schemas"])
+    # Descriptions' `code` spans show as code, not as literal backticks.
+    assert "`" not in page.text_content("#operations")
+    assert page.locator('.operation[data-path="/detect"] td code', has_text="invalid_json").count()
 
     # Try POST /detect with a multipart upload from the page itself.
     detect = page.locator('.operation[data-path="/detect"]')

@@ -50,10 +50,13 @@ def test_uploads_answer_like_json(client, demo_jpeg, query, options):
     assert merged.get_json()["detections"] == expected
 
 
-def test_raw_body_content_type_need_not_match_the_format(client, demo_jpeg):
+@pytest.mark.parametrize("content_type", ["image/png", "application/octet-stream"])
+def test_raw_body_content_type_need_not_match_the_format(client, demo_jpeg, content_type):
     # Browsers and curl label files loosely: the bytes decide the format, not the header.
-    response = client.post("/detect", data=demo_jpeg, content_type="image/png")
+    expected = client.post("/detect", json={"image": b64(demo_jpeg)}).get_json()["detections"]
+    response = client.post("/detect", data=demo_jpeg, content_type=content_type)
     assert response.status_code == 200 and response.get_json()["count"] >= 3
+    assert response.get_json()["detections"] == expected
 
 
 @pytest.mark.parametrize(
@@ -82,7 +85,9 @@ def test_raw_body_content_type_need_not_match_the_format(client, demo_jpeg):
         ("", "image/svg+xml", b"<svg/>", 422, "unsupported_image_format"),
         ("", "text/plain", b"x", 415, "unsupported_media_type"),
         ("", "application/x-www-form-urlencoded", b"image=x", 415, "unsupported_media_type"),
-        ("", "application/octet-stream", b"x", 415, "unsupported_media_type"),
+        ("", "application/octet-stream", b"", 422, "empty_image"),
+        ("", "application/octet-stream", b"<svg/>", 422, "unsupported_image_format"),
+        ("", "application/pdf", b"%PDF-1.4", 415, "unsupported_media_type"),
     ],
 )  # fmt: skip
 def test_bad_uploads_get_the_usual_errors(client, query, content_type, body, status, code):
@@ -135,8 +140,14 @@ def test_uploads_over_real_http(yolox_model, demo_jpeg):
             headers={"Content-Type": "image/jpeg"},
             timeout=30,
         )
-    assert form.status_code == raw.status_code == 200
-    assert form.json()["detections"] == raw.json()["detections"]
+        octets = requests.post(
+            f"{url}/detect?confidence=0.3",
+            data=demo_jpeg,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=30,
+        )
+    assert form.status_code == raw.status_code == octets.status_code == 200
+    assert form.json()["detections"] == raw.json()["detections"] == octets.json()["detections"]
     assert form.json()["count"] >= 3
 
 

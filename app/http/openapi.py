@@ -110,9 +110,9 @@ def _detect_operation(options: dict[str, dict]) -> dict:
     upload["properties"] = {"image": _BINARY}
     return {
         "summary": "Detect objects in an image",
-        "description": "JSON with a base64 image, or an upload: a raw image/* body or a "
-        "multipart `image` file. Options go in the JSON body or as query parameters (an "
-        "option given in both is a 400).",
+        "description": "JSON with a base64 image, or an upload: a raw image/* or "
+        "application/octet-stream body, or a multipart `image` file. Options go in the JSON "
+        "body or as query parameters (an option given in both is a 400).",
         "operationId": "detect",
         "parameters": _query_parameters(options),
         "requestBody": {
@@ -122,6 +122,9 @@ def _detect_operation(options: dict[str, dict]) -> dict:
                     "schema": ref("DetectRequest"),
                     "example": {"image": EXAMPLE_IMAGE_B64, "confidence": 0.25},
                 },
+                # The bytes decide the format; octet-stream is what generators and raw-byte
+                # tools send (a wildcard is no content type a client can choose).
+                "application/octet-stream": {"schema": _BINARY},
                 "image/*": {"schema": _BINARY},
                 "multipart/form-data": {
                     "schema": upload,

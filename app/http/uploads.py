@@ -1,5 +1,6 @@
-"""Direct uploads on POST /detect (a raw image/* body or a multipart `image` file) and options in
-the query string, converted to typed values and then validated by the same code as JSON bodies."""
+"""Direct uploads on POST /detect (a raw image/* or application/octet-stream body, or a multipart
+`image` file) and options in the query string, converted to typed values and then validated by
+the same code as JSON bodies."""
 
 from __future__ import annotations
 
@@ -65,8 +66,13 @@ QUERY_OPTIONS: dict[str, QueryOption] = {
 }
 
 
+# Raw bytes as many tools label them (curl -H, mobile HTTP stacks): the bytes decide the format.
+RAW_TYPES = frozenset({"application/octet-stream"})
+
+
 def is_upload(request: Request) -> bool:
-    return request.mimetype.startswith("image/") or request.mimetype == "multipart/form-data"
+    mimetype = request.mimetype
+    return mimetype.startswith("image/") or mimetype in RAW_TYPES | {"multipart/form-data"}
 
 
 def query_payload(args: MultiDict) -> dict[str, Any]:
@@ -104,7 +110,7 @@ def with_query_options(payload: Any, query: dict[str, Any]) -> Any:
 
 
 def read_upload(request: Request, max_image_bytes: int) -> tuple[dict[str, Any], bytes]:
-    """(options payload, image bytes) from a raw image/* body or a multipart `image` file."""
+    """(options payload, image bytes) from a raw body or a multipart `image` file."""
     payload = query_payload(request.args)
     if request.mimetype == "multipart/form-data":
         data = _multipart_image(request.files, request.form)

@@ -12,6 +12,11 @@ const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+function prose(text) {
+  // Descriptions are CommonMark; only `code` spans are used: show them as code, not backticks.
+  return (text || "").split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
+}
+
 function schemaName(schema) {
   return schema && schema.$ref ? schema.$ref.split("/").pop() : null;
 }
@@ -34,7 +39,7 @@ function parametersTable(parameters) {
   if (!parameters || !parameters.length) return null;
   const rows = parameters.map((p) =>
     el("tr", {}, el("td", {}, el("code", {}, p.name)), el("td", {}, p.in),
-      el("td", {}, schemaSummary(p.schema)), el("td", {}, (p.schema && p.schema.description) || "")));
+      el("td", {}, schemaSummary(p.schema)), el("td", {}, ...prose(p.description || (p.schema && p.schema.description)))));
   return el("table", {}, el("tr", {}, el("th", {}, "parameter"), el("th", {}, "in"),
     el("th", {}, "schema"), el("th", {}, "meaning")), ...rows);
 }
@@ -50,7 +55,7 @@ function requestBodyBlock(body) {
 function responsesTable(responses) {
   const rows = Object.entries(responses).map(([status, r]) => {
     const media = Object.entries(r.content || {})[0];
-    return el("tr", {}, el("td", {}, status), el("td", {}, r.description || ""),
+    return el("tr", {}, el("td", {}, status), el("td", {}, ...prose(r.description)),
       el("td", {}, media ? el("code", {}, media[0]) : ""), el("td", {}, media ? schemaSummary(media[1].schema) : ""));
   });
   return el("table", {}, el("tr", {}, el("th", {}, "status"), el("th", {}, "meaning"),
@@ -102,7 +107,7 @@ function operationSection(path, method, operation) {
   return el("section", { class: "operation", "data-path": path, "data-method": method },
     el("h2", {}, el("span", { class: `method ${method}` }, method.toUpperCase()), path),
     el("p", {}, el("strong", {}, operation.summary || "")),
-    operation.description ? el("p", { class: "hint" }, operation.description) : null,
+    operation.description ? el("p", { class: "hint" }, ...prose(operation.description)) : null,
     parametersTable(operation.parameters), requestBodyBlock(operation.requestBody),
     responsesTable(operation.responses), tryItForm(method, path, operation));
 }
