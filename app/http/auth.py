@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # Health, and the pages that only describe the API (demo, docs, OpenAPI, their static files):
 # they hold no data; every route that runs the model needs a key.
 OPEN_ENDPOINTS = frozenset(
-    {"api.health", "pages.demo_page", "pages.docs_page", "openapi.openapi_json", "static"}
+    {"api.health", "pages.demo_page", "pages.docs_page", "openapi.openapi_json", "pages.asset"}
 )
 KEY_HEADER = "X-Api-Key"
 # DeepStack's own way to send a key: a form field beside the image.

@@ -12,6 +12,7 @@ from ..detector import ModelInfo
 from ..detector.decode import LAYOUTS
 from ..schemas.contract import component_schemas, ref
 from .deepstack import MIN_CONFIDENCE_PATTERN
+from .pages import public_root
 from .uploads import QUERY_OPTIONS
 
 bp = Blueprint("openapi", __name__)
@@ -224,10 +225,11 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
 
 
 def openapi_document(
-    settings: Settings, model: ModelInfo | None, *, keys: bool = False
+    settings: Settings, model: ModelInfo | None, *, keys: bool = False, root: str = ""
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids;
-    keys: this server requires API keys (documented as security schemes and 401s)."""
+    keys: this server requires API keys (documented as security schemes and 401s);
+    root: the public path prefix (an API Gateway stage such as "/dev"), the servers URL."""
     schemas = component_schemas(list(LAYOUTS))
     options = schemas["DetectRequest"]["properties"]
     options["confidence"]["default"] = settings.default_confidence
@@ -248,6 +250,8 @@ def openapi_document(
             "description": "YOLO ONNX models on the CPU; boxes in original-image pixels.",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        # Relative to where this document is served: right behind a stage or a proxy too.
+        "servers": [{"url": root or "/"}],
         "paths": _paths(options, keys=keys),
         "components": components,
     }
@@ -258,4 +262,5 @@ def openapi_json():
     model = current_app.extensions.get("model")
     settings = current_app.extensions["settings"]
     keys = settings.api_keys is not None or settings.api_keys_ssm_parameter is not None
-    return jsonify(openapi_document(settings, model.info if model else None, keys=keys))
+    info = model.info if model else None
+    return jsonify(openapi_document(settings, info, keys=keys, root=public_root()))
