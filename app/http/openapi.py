@@ -65,7 +65,8 @@ SECURITY_SCHEMES = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
     "bearer": {"type": "http", "scheme": "bearer"},
 }
-_BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
+# contentMediaType is OpenAPI 3.1's way; "format": "binary" is what generators read as a file.
+_BINARY = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
 
 
 def _errors(*statuses: str, schema: str = "Error") -> dict[str, dict]:
@@ -94,16 +95,17 @@ def _ok(description: str, schema: dict, media_type: str = "application/json") ->
 
 
 def _query_parameters(options: dict[str, dict]) -> list[dict]:
-    """Query options: the JSON field's schema unless QUERY_OPTIONS spells it differently."""
-    return [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "schema": copy.deepcopy(option.schema or options[name]),
-        }
-        for name, option in QUERY_OPTIONS.items()
-    ]
+    """Query options: the JSON field's schema unless QUERY_OPTIONS spells it differently.
+
+    Without "default": generated clients send a parameter's default whenever it is left unset,
+    which would put every option in the query string next to the same one in a JSON body.
+    """
+    parameters = []
+    for name, option in QUERY_OPTIONS.items():
+        schema = copy.deepcopy(option.schema or options[name])
+        schema.pop("default", None)
+        parameters.append({"name": name, "in": "query", "required": False, "schema": schema})
+    return parameters
 
 
 def _detect_operation(options: dict[str, dict]) -> dict:
@@ -113,7 +115,7 @@ def _detect_operation(options: dict[str, dict]) -> dict:
         "summary": "Detect objects in an image",
         "description": "JSON with a base64 image, or an upload: a raw image/* or "
         "application/octet-stream body, or a multipart `image` file. Options go in the JSON "
-        "body or as query parameters (an option given in both is a 400).",
+        "body or as query parameters (an option given in both with different values is a 400).",
         "operationId": "detect",
         "parameters": _query_parameters(options),
         "requestBody": {
