@@ -18,6 +18,10 @@ if [ "$dev" = 1 ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 else
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+fi
+# The project itself (editable, pins above): the console script .venv/bin/small-object-detect.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+if [ "$dev" = 0 ]; then
   .venv/bin/python -m app.cli.fetch_model
   # Performance: save the optimised graph beside the model (faster cold starts); optional.
   .venv/bin/python -m app.cli.optimize_model || echo "note: serving without a pre-optimised model copy"
