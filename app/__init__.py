@@ -42,7 +42,6 @@ def create_app(
     from .http.errors import register_error_handlers
     from .http.jobs import bp as jobs_bp
     from .http.openapi import bp as openapi_bp
-    from .http.pages import STATIC_DIR
     from .http.pages import bp as pages_bp
     from .observability import init_observability
 
@@ -59,7 +58,7 @@ def create_app(
             if fail_fast:
                 raise
             log.error("model unavailable: %s", exc.message)
-    app = Flask(__name__, static_folder=STATIC_DIR)
+    app = Flask(__name__, static_folder=None)  # app/http/pages.py serves the static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["settings"] = settings

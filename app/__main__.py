@@ -1,7 +1,7 @@
-"""Command line: `python -m app serve` runs the API on a real WSGI server (waitress);
-`detect PATH...` runs the detector over images; `work` drains the SQS queue, `enqueue`
-backfills it, `submit IMAGE` sends a big image through a deployed API's jobs. The tools live
-in app/cli/."""
+"""Command line: `small-object-detect serve` (or `python -m app serve`) runs the API on a real
+WSGI server (waitress); `detect PATH...` runs the detector over images; `work` drains the SQS
+queue, `enqueue` backfills it, `submit IMAGE` sends a big image through a deployed API's jobs.
+The console script is installed into .venv by scripts/setup.sh; the tools live in app/cli/."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .observability import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser = argparse.ArgumentParser(prog="small-object-detect", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the HTTP API locally (waitress)")
     serve_cmd.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))

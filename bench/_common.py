@@ -23,8 +23,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 
-def require(path: Path) -> Path:
-    """Exit with a clear message when an input from ../shared is missing."""
+def require(path: Path | str) -> Path:
+    """Exit with a clear message when an input is missing (also an argparse type: a str)."""
+    path = Path(path)
     if not path.exists():
         sys.exit(f"{path} is absent: the benchmarks read models and images from ../shared.")
     return path

@@ -153,8 +153,13 @@ def speed_table(names: list[str], confidence: float, rounds: int, limit: int | N
     truth["images"] = truth["images"][:limit]
     paths = [AERIAL / "images" / image["file_name"] for image in truth["images"]]
     images = [decode_image(path.read_bytes(), max_pixels=10**9) for path in paths]
-    options = DetectOptions(
-        confidence=confidence, iou=0.65, max_detections=500, class_ids=VEHICLES, slicing=SLICING
+    options = DetectOptions(  # the reference pipeline's settings, multi-label included
+        confidence=confidence,
+        iou=0.65,
+        max_detections=500,
+        class_ids=VEHICLES,
+        multi_label=True,
+        slicing=SLICING,
     )
     whole_options = dataclasses.replace(options, slicing=SlicingOptions(mode="off"))
     print(f"aerial sample: {len(images)} images, confidence {confidence}, {rounds} rounds")

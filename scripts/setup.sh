@@ -13,12 +13,22 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-if [ "$dev" = 1 ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt \
-    -r requirements-docs.txt
-else
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# Installed once per set of pins: a rerun (scripts/serve.sh runs this every time) does not ask
+# PyPI again, so offline it gets to the model step at once instead of after pip's retries.
+stamp=".venv/.installed-$dev-$(cat requirements*.txt pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  if [ "$dev" = 1 ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt \
+      -r requirements-docs.txt
+  else
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  fi
+  # The project itself (editable, pins above): the console script .venv/bin/small-object-detect.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+  touch "$stamp"
+fi
+if [ "$dev" = 0 ]; then
   .venv/bin/python -m app.cli.fetch_model
   # Performance: save the optimised graph beside the model (faster cold starts); optional.
   .venv/bin/python -m app.cli.optimize_model || echo "note: serving without a pre-optimised model copy"

@@ -44,6 +44,23 @@ def test_detect_finds_cars_in_image_pixels(client, demo_jpeg):
     assert timings["total"] >= timings["inference"] > 0
 
 
+def _boxes_reported_twice(detections: list[dict]) -> int:
+    boxes = [tuple(d["box"].values()) for d in detections]
+    return len(boxes) - len(set(boxes))
+
+
+def test_one_label_per_object_unless_multi_label_is_asked_for(client, demo_jpeg):
+    # At 0.05 some boxes pass for two classes (car and truck), so the two modes differ.
+    low = {"image": b64(demo_jpeg), "confidence": 0.05}
+    default = client.post("/detect", json=low).get_json()
+    single = client.post("/detect", json={**low, "multi_label": False}).get_json()
+    multi = client.post("/detect", json={**low, "multi_label": True}).get_json()
+    assert default["detections"] == single["detections"]
+    assert _boxes_reported_twice(default["detections"]) == 0
+    assert _boxes_reported_twice(multi["detections"]) > 0
+    assert multi["count"] > default["count"]
+
+
 def app_labels(client) -> list[str]:
     return client.get("/model").get_json()["labels"]
 

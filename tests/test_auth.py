@@ -66,6 +66,8 @@ def test_keys_are_required_on_detect(keyed_client, headers, status):
     [
         ("GET", "/health", 200),  # load balancers and uptime checks carry no key
         ("OPTIONS", "/detect", 200),  # CORS preflight never carries credentials
+        ("GET", "/static/demo.js", 200),  # the pages and their files hold no data
+        ("GET", "/docs", 200),
         ("GET", "/model", 401),
         ("GET", "/nope", 401),  # no route probing without a key
         ("GET", "/detect", 401),

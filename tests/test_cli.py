@@ -135,6 +135,17 @@ def test_slicing_flag_maps_to_the_request_option(model_path, image_tree):
         assert status == 2 and "--slicing needs a build with slicing" in err
 
 
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_multi_label_flag_maps_to_the_request_option(model_path, image_tree, client, multi_label):
+    # At 0.05 some boxes pass for two classes, so the two modes give different answers.
+    request = {"image": b64((image_tree / "a.jpeg").read_bytes()), "confidence": 0.05}
+    api = client.post("/detect", json={**request, "multi_label": multi_label}).get_json()
+    flags = ["--multi-label"] if multi_label else []
+    status, out, _ = run(str(image_tree / "a.jpeg"), "--confidence", "0.05", *flags,
+                         "--model", model_path)  # fmt: skip
+    assert status == 0 and json.loads(out)["detections"] == api["detections"]
+
+
 @pytest.mark.parametrize(
     ("done", "total", "elapsed_s", "expected"),
     [

@@ -71,18 +71,24 @@ CANDIDATES = Candidates(
 )
 
 
+def _multi(**options) -> DetectOptions:
+    return DetectOptions(multi_label=True, **options)
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
         # multi-label: box 0 reported as class 0 and class 1; box 1 suppressed by box 0 (class 0)
-        (DetectOptions(confidence=0.25, iou=0.5), [(0, 0.9), (0, 0.6), (2, 0.3)]),
-        (DetectOptions(confidence=0.25, iou=0.5, multi_label=False), [(0, 0.9), (2, 0.3)]),
-        (DetectOptions(confidence=0.25, iou=0.5, agnostic=True), [(0, 0.9), (2, 0.3)]),
-        (DetectOptions(confidence=0.25, iou=0.95), [(0, 0.9), (1, 0.8), (0, 0.6), (2, 0.3)]),
-        (DetectOptions(confidence=0.5, iou=0.5), [(0, 0.9), (0, 0.6)]),
+        (_multi(confidence=0.25, iou=0.5), [(0, 0.9), (0, 0.6), (2, 0.3)]),
+        # the default: one label per box, its best class
+        (DetectOptions(confidence=0.25, iou=0.5), [(0, 0.9), (2, 0.3)]),
+        (_multi(confidence=0.25, iou=0.5, agnostic=True), [(0, 0.9), (2, 0.3)]),
+        (_multi(confidence=0.25, iou=0.95), [(0, 0.9), (1, 0.8), (0, 0.6), (2, 0.3)]),
+        (DetectOptions(confidence=0.25, iou=0.95), [(0, 0.9), (1, 0.8), (2, 0.3)]),
+        (_multi(confidence=0.5, iou=0.5), [(0, 0.9), (0, 0.6)]),
         (DetectOptions(confidence=0.1, iou=0.5, class_ids=frozenset({1})), [(0, 0.6), (2, 0.3)]),
         (DetectOptions(confidence=0.1, iou=0.5, class_ids=frozenset({2})), [(2, 0.2)]),
-        (DetectOptions(confidence=0.1, iou=0.5, max_detections=2), [(0, 0.9), (0, 0.6)]),
+        (_multi(confidence=0.1, iou=0.5, max_detections=2), [(0, 0.9), (0, 0.6)]),
     ],
 )
 def test_postprocess_table(options, expected):

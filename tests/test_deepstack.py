@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import logging
 import math
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import requests
+from deepstack.core import DeepstackException, DeepstackObject
 
 from app import create_app
 from app.detector import Detections
@@ -43,6 +46,88 @@ def test_the_readme_client_gets_integer_boxes_around_the_detect_boxes(live_url, 
         assert (prediction["x_max"], prediction["y_max"]) == (
             math.ceil(box["x2"]), math.ceil(box["y2"]))  # fmt: skip
         assert all(isinstance(prediction[k], int) for k in PREDICTION_KEYS[2:])
+
+
+def deepstack_python(url: str, **options) -> DeepstackObject:
+    """Home Assistant's DeepStack library (deepstack-python, pinned, unmodified) at url."""
+    address = urlsplit(url)
+    return DeepstackObject(ip=address.hostname, port=address.port, timeout=60, **options)
+
+
+def test_deepstack_python_gets_what_the_route_answers(live_url, demo_jpeg):
+    predictions = deepstack_python(live_url).detect(demo_jpeg)
+    # The library's default min_confidence is 0.45; it sends api_key="" too (keys are off).
+    direct = _post(live_url, files={"image": demo_jpeg}, data={"min_confidence": "0.45"}).json()
+    assert predictions == direct["predictions"] and len(predictions) >= 3
+    assert {p["label"] for p in predictions} >= {"car"}
+    # Custom models are configured by name; the loaded model answers whatever the name.
+    custom = deepstack_python(live_url, custom_model="vehicles").detect(demo_jpeg)
+    assert custom == predictions
+
+
+def test_one_label_per_box_even_where_detect_would_give_two(live_url, client, demo_jpeg):
+    # At 0.05 POST /detect with multi_label reports some boxes twice (car and truck).
+    low = {"image": b64(demo_jpeg), "confidence": 0.05}
+    multi = client.post("/detect", json={**low, "multi_label": True}).json["detections"]
+    single = client.post("/detect", json=low).json["detections"]
+    predictions = deepstack_python(live_url, min_confidence=0.05).detect(demo_jpeg)
+    assert len(predictions) == len(single) < len(multi)
+    assert [p["confidence"] for p in predictions] == [d["confidence"] for d in single]
+
+
+DEEPSTACK_KEY = "blue-iris-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def keyed_url(yolox_model):
+    with serve_in_thread(create_app({"api_keys": DEEPSTACK_KEY}, model=yolox_model)) as url:
+        yield url
+
+
+@pytest.mark.parametrize("custom_model", ["", "vehicles"])
+def test_deepstack_python_sends_its_key_in_the_form(keyed_url, demo_jpeg, custom_model, caplog):
+    caplog.set_level(logging.DEBUG)
+    keyed = deepstack_python(keyed_url, api_key=DEEPSTACK_KEY, custom_model=custom_model)
+    assert len(keyed.detect(demo_jpeg)) >= 3
+    for wrong in ("", "wrong-0123456789abcdef", DEEPSTACK_KEY[:-1]):
+        client = deepstack_python(keyed_url, api_key=wrong, custom_model=custom_model)
+        with pytest.raises(DeepstackException, match="status code: 401"):
+            client.detect(demo_jpeg)
+    assert DEEPSTACK_KEY[:-1] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status"),
+    [
+        pytest.param({}, {}, 401, id="no_key"),
+        pytest.param({"api_key": "wrong-0123456789abcdef"}, {}, 401, id="wrong_form_key"),
+        pytest.param({"api_key": f" {DEEPSTACK_KEY} "}, {}, 200, id="form_key_padded"),
+        pytest.param({}, {"X-Api-Key": DEEPSTACK_KEY}, 200, id="header_key"),
+        pytest.param({"api_key": "nope"}, {"X-Api-Key": DEEPSTACK_KEY}, 200, id="either"),
+    ],
+)
+def test_key_failures_are_deepstack_shaped(keyed_url, demo_jpeg, data, headers, status):
+    response = _post(keyed_url, files={"image": demo_jpeg}, data=data, headers=headers)
+    body = response.json()
+    assert response.status_code == status
+    if status == 401:
+        assert body == {"success": False, "error": body["error"], "code": 401}
+        assert ('"api_key"' if not data else "not valid") in body["error"]
+        assert DEEPSTACK_KEY not in response.text
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    else:
+        assert body["success"] is True
+
+
+def test_the_form_key_is_only_for_the_deepstack_routes(keyed_url, demo_jpeg):
+    response = requests.post(
+        f"{keyed_url}/detect",
+        files={"image": demo_jpeg},
+        data={"api_key": DEEPSTACK_KEY},
+        timeout=30,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
 
 
 def _post(url: str, files=None, data=None, **kwargs) -> requests.Response:

@@ -224,7 +224,7 @@ def test_result_over_the_iot_message_limit_is_replaced_by_an_error(
     clients, yolox_model, api, frame, monkeypatch
 ):
     # The limit is lowered so that a real result of the default model exceeds it.
-    limit_bytes = 5_000
+    limit_bytes = 2_000
     monkeypatch.setattr(iot_module, "IOT_MAX_PAYLOAD_BYTES", limit_bytes)
     options = {"confidence": 0.01, "max_detections": 10_000}
     full = api.post("/detect", json={"image": b64(frame), **options}).get_data()

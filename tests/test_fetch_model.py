@@ -242,7 +242,10 @@ def test_checksum_mismatch_names_expected_and_got(
         fetch_from(server, dest, payload, sha256=wrong_sha256)
 
 
-def test_unreachable_server_explains_offline_fixes(closed_port_url: str, dest: Path) -> None:
+def test_unreachable_server_explains_offline_fixes(
+    closed_port_url: str, dest: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(fm, "REPO_ROOT", dest.parent / "no-shared-beside")  # the general advice
     with pytest.raises(FetchError) as excinfo:
         fetch_model(dest, url=closed_port_url, timeout_s=5.0)
 
@@ -460,7 +463,8 @@ def test_cli_copies_local_file(
     out = capsys.readouterr().out
     assert f"copied {source} -> {dest}" in out
     assert sha256_hex(source_bytes) in out
-    assert "differs from the official release" in out
+    # Says whether the other checksum matters: it does not, for a re-export of the same network.
+    assert "not the official release's: fine for a re-export" in out
     assert dest.read_bytes() == source_bytes
 
 
@@ -514,3 +518,21 @@ def test_cli_rejects_malformed_expectations(bad_args: list[str], dest: Path) -> 
 
     assert excinfo.value.code == 2
     assert not dest.exists()
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_offline_failure_points_at_a_copy_beside_the_checkout(
+    dest: Path, tmp_path: Path, closed_port_url: str, monkeypatch, capsys, beside: bool
+) -> None:
+    checkout = tmp_path / "checkout"
+    copy = tmp_path / "shared" / "models" / "yolox_nano.onnx"
+    if beside:
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(b"\x08" + b"\0" * 300)
+    monkeypatch.setattr(fm, "REPO_ROOT", checkout)
+
+    assert main(["--dest", str(dest), "--url", closed_port_url]) == 1
+
+    err = capsys.readouterr().err
+    assert (f"{fm.SOURCE_ENV_VAR}={copy} scripts/serve.sh" in err) is beside
+    assert "no internet access" in err or beside

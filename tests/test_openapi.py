@@ -76,10 +76,11 @@ def _image_samples() -> list[bytes]:
     return samples + ([demo.read_bytes()] * 4 if demo.exists() else [])  # with detections
 
 
-# Raw image/* bodies and multipart files encoded image/*: real images, and sometimes not.
-schemathesis.openapi.media_type(
-    "image/*", st.one_of(st.sampled_from(_image_samples()), st.binary(max_size=64))
-)
+# Raw image/* and octet-stream bodies, multipart files encoded image/*: real images, and
+# sometimes not.
+IMAGE_BYTES = st.one_of(st.sampled_from(_image_samples()), st.binary(max_size=64))
+schemathesis.openapi.media_type("image/*", IMAGE_BYTES)
+schemathesis.openapi.media_type("application/octet-stream", IMAGE_BYTES)
 
 
 @schema.parametrize()
@@ -112,6 +113,7 @@ def test_document_is_valid_openapi_3_1(document):
         ("POST", "/jobs"),
         ("GET", "/jobs/{job_id}"),
         ("POST", "/v1/vision/detection"),
+        ("POST", "/v1/vision/custom/{name}"),
         ("GET", "/health"),
         ("GET", "/model"),
         ("GET", "/openapi.json"),

@@ -163,6 +163,9 @@ def test_docs_page_renders_every_operation_and_tries_one(page, base_url):
     )
     assert {tuple(s) for s in sections} == operations
     assert page.locator("[id^=schema-]").count() == len(document["components"]["schemas"])
+    # Descriptions' `code` spans show as code, not as literal backticks.
+    assert "`" not in page.text_content("#operations")
+    assert page.locator('.operation[data-path="/detect"] td code', has_text="invalid_json").count()
 
     # Try POST /detect with a multipart upload from the page itself.
     detect = page.locator('.operation[data-path="/detect"]')
@@ -250,4 +253,99 @@ def test_docs_page_tries_a_protected_operation_with_the_key(browser, keyed_base_
     model.locator("button", has_text="Send").click()
     model.locator('.try-output[data-status="200"]').wait_for()
     assert "yolox" in model.locator(".try-output").text_content()
+    context.close()
+
+
+@pytest.mark.parametrize(("root", "base"), [("", "/"), ("/dev", "/dev/"), ("/$default", "/")])
+def test_pages_set_their_base_to_the_public_root(client, root, base):
+    # serverless-wsgi makes the stage the script root; an HTTP API's "$default" is not in URLs.
+    for path in ("/", "/docs"):
+        html = client.get(path, environ_overrides={"SCRIPT_NAME": root}).get_data(as_text=True)
+        assert html.count("<base ") == 1 and f'<base href="{base}">' in html
+        assert not re.search(r'(href|src)="/', html.replace(f'<base href="{base}">', ""))
+    document = client.get("/openapi.json", environ_overrides={"SCRIPT_NAME": root}).get_json()
+    assert document["servers"] == [{"url": base.rstrip("/") or "/"}]
+
+
+def test_static_files_come_from_memory_with_etags(client):
+    first = client.get("/static/style.css")
+    assert first.status_code == 200 and first.mimetype == "text/css"
+    again = client.get("/static/style.css", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert client.get("/static/demo.js").mimetype == "text/javascript"
+    for missing in ("/static/nope.js", "/static/index.html", "/static/../pages.py"):
+        response = client.get(missing)
+        assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+# --- behind an API Gateway REST stage (issue 12) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stage_url(yolox_model):
+    """The app behind the REST API stage "dev" (tests/apigw_stage.py): the page's own URL."""
+    from tests.apigw_stage import RestStage
+
+    with serve_in_thread(RestStage(create_app(model=yolox_model), "dev")) as url:
+        yield url + "/dev/"
+
+
+@pytest.mark.parametrize("entry", ["", "/"], ids=["no_trailing_slash", "trailing_slash"])
+def test_demo_page_detects_from_under_a_rest_stage(browser, stage_url, entry):
+    import requests
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    requested, failed = [], []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("response", lambda response: response.status >= 400 and failed.append(response.url))
+    page.goto(stage_url.rstrip("/") + entry)
+    page.wait_for_function("document.getElementById('model').textContent.includes('yolox')")
+    image_path = shared_path("data", "demo", "small-vehicles1.jpeg")
+    page.set_input_files("#file", str(image_path))
+    page.wait_for_selector("#canvas[data-count]")
+
+    confidence = float(page.input_value("#confidence"))
+    api = requests.post(
+        stage_url + "detect",
+        json={"image": b64(image_path.read_bytes()), "confidence": confidence},
+        timeout=60,
+    ).json()
+    assert int(page.get_attribute("#canvas", "data-count")) == api["count"] >= 3
+    assert json.loads(page.text_content("#json"))["detections"] == api["detections"]
+    assert failed == []
+    assert stage_url + "detect" in requested and stage_url + "static/demo.js" in requested
+    assert all(url.startswith(stage_url.rstrip("/")) for url in requested), requested
+    links = page.eval_on_selector_all("nav a", "links => links.map(a => a.href)")
+    assert links == [stage_url, stage_url + "docs", stage_url + "openapi.json"]
+    context.close()
+
+
+def test_docs_page_under_a_rest_stage_tries_detect_and_the_custom_route(browser, stage_url):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(stage_url + "docs")
+    page.wait_for_selector("body[data-ready]")
+    image = str(shared_path("data", "demo", "small-vehicles1.jpeg"))
+    for path in ("/detect", "/v1/vision/custom/{name}"):
+        operation = page.locator(f'.operation[data-path="{path}"]')
+        operation.locator("summary", has_text="Try it").click()
+        if "{name}" in path:
+            operation.locator('input[name="name"]').fill("vehicles")
+        operation.locator('input[type="file"][name="image"]').set_input_files(image)
+        operation.locator("button", has_text="Send").click()
+        output = operation.locator(".try-output[data-status]")
+        output.wait_for()
+        assert output.get_attribute("data-status") == "200", output.text_content()
+    assert stage_url + "v1/vision/custom/vehicles" in requested
+    assert all(url.startswith(stage_url) for url in requested), requested
+    # A schema link stays on this page (a bare "#..." would resolve against <base>: the demo).
+    page.locator('.operation[data-path="/detect"] a[href*="schema-"]').first.click()
+    assert page.url.startswith(stage_url + "docs#schema-")
+    document = json.loads(page.request.get(stage_url + "openapi.json").text())
+    assert document["servers"] == [{"url": "/dev"}]
     context.close()

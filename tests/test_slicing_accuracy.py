@@ -24,6 +24,7 @@ REQUEST = {
     "iou": 0.65,
     "classes": ["car", "bus", "truck"],
     "max_detections": 500,
+    "multi_label": True,  # as the reference (the service's default is one label per box)
 }
 
 

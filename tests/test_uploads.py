@@ -50,10 +50,13 @@ def test_uploads_answer_like_json(client, demo_jpeg, query, options):
     assert merged.get_json()["detections"] == expected
 
 
-def test_raw_body_content_type_need_not_match_the_format(client, demo_jpeg):
+@pytest.mark.parametrize("content_type", ["image/png", "application/octet-stream"])
+def test_raw_body_content_type_need_not_match_the_format(client, demo_jpeg, content_type):
     # Browsers and curl label files loosely: the bytes decide the format, not the header.
-    response = client.post("/detect", data=demo_jpeg, content_type="image/png")
+    expected = client.post("/detect", json={"image": b64(demo_jpeg)}).get_json()["detections"]
+    response = client.post("/detect", data=demo_jpeg, content_type=content_type)
     assert response.status_code == 200 and response.get_json()["count"] >= 3
+    assert response.get_json()["detections"] == expected
 
 
 @pytest.mark.parametrize(
@@ -82,7 +85,9 @@ def test_raw_body_content_type_need_not_match_the_format(client, demo_jpeg):
         ("", "image/svg+xml", b"<svg/>", 422, "unsupported_image_format"),
         ("", "text/plain", b"x", 415, "unsupported_media_type"),
         ("", "application/x-www-form-urlencoded", b"image=x", 415, "unsupported_media_type"),
-        ("", "application/octet-stream", b"x", 415, "unsupported_media_type"),
+        ("", "application/octet-stream", b"", 422, "empty_image"),
+        ("", "application/octet-stream", b"<svg/>", 422, "unsupported_image_format"),
+        ("", "application/pdf", b"%PDF-1.4", 415, "unsupported_media_type"),
     ],
 )  # fmt: skip
 def test_bad_uploads_get_the_usual_errors(client, query, content_type, body, status, code):
@@ -92,10 +97,27 @@ def test_bad_uploads_get_the_usual_errors(client, query, content_type, body, sta
     assert response.get_json()["error"]["message"].endswith(".")
 
 
-def test_an_option_in_both_query_and_json_is_refused(client):
-    response = client.post("/detect?confidence=0.3", json={"image": "QUJD", "confidence": 0.4})
-    assert response.status_code == 400
-    assert "confidence" in response.get_json()["error"]["message"]
+@pytest.mark.parametrize(
+    ("query", "body", "clash"),
+    [
+        ("confidence=0.3", {"confidence": 0.4}, "confidence"),
+        ("agnostic=true", {"agnostic": False}, "agnostic"),
+        ("multi_label=true", {"multi_label": 1}, "multi_label"),
+        ("classes=car,2", {"classes": ["car"]}, "classes"),
+        ("confidence=0.3", {"confidence": 0.3}, None),
+        ("confidence=1", {"confidence": 1}, None),
+        ("max_detections=50&agnostic=false", {"max_detections": 50.0, "agnostic": False}, None),
+        ("classes=car,2", {"classes": ["car", 2]}, None),
+    ],
+)
+def test_an_option_in_both_query_and_json_must_agree(client, demo_jpeg, query, body, clash):
+    # Clients generated from the OpenAPI document may send an option in both places.
+    response = client.post(f"/detect?{query}", json={"image": b64(demo_jpeg), **body})
+    if clash is None:
+        assert response.status_code == 200, response.get_json()
+    else:
+        assert response.status_code == 400
+        assert response.get_json()["error"]["message"].startswith(f"Option(s) {clash} given")
 
 
 def test_query_values_fail_with_the_json_message(client):
@@ -135,8 +157,14 @@ def test_uploads_over_real_http(yolox_model, demo_jpeg):
             headers={"Content-Type": "image/jpeg"},
             timeout=30,
         )
-    assert form.status_code == raw.status_code == 200
-    assert form.json()["detections"] == raw.json()["detections"]
+        octets = requests.post(
+            f"{url}/detect?confidence=0.3",
+            data=demo_jpeg,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=30,
+        )
+    assert form.status_code == raw.status_code == octets.status_code == 200
+    assert form.json()["detections"] == raw.json()["detections"] == octets.json()["detections"]
     assert form.json()["count"] >= 3
 
 

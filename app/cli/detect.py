@@ -38,6 +38,12 @@ def add_detect_command(commands) -> None:
         help='the request option "slicing": {"mode": ...} (default: the server setting)',
     )
     cmd.add_argument("--confidence", type=float, help="minimum score (default DEFAULT_CONFIDENCE)")
+    cmd.add_argument(
+        "--multi-label",
+        action="store_true",
+        help='report a box once per class that passes (the request option "multi_label"; '
+        "default: one label per box, its best class)",
+    )
     cmd.add_argument("--format", choices=list(WRITERS), default="json", help="default json")
     cmd.add_argument("--out", type=Path, help="write files here (default: stdout; yolo needs it)")
     cmd.add_argument("--model", type=Path, help="the ONNX model (default MODEL_PATH)")
@@ -72,6 +78,8 @@ def request_payload(args: argparse.Namespace) -> dict:
     payload: dict = {}
     if args.confidence is not None:
         payload["confidence"] = args.confidence
+    if args.multi_label:
+        payload["multi_label"] = True
     if args.slicing is not None:
         if "slicing" not in DETECT_FIELDS:
             raise UsageError("--slicing needs a build with slicing; this one has none")

@@ -21,7 +21,8 @@ class DetectOptions:
     """Per-request detection settings.
 
     multi_label: a box may be reported once per class whose score reaches `confidence`
-    (how COCO mAP is measured); False keeps only each box's best class.
+    (how COCO mAP is measured); False (the default, as Ultralytics, Roboflow and DeepStack
+    answer) keeps only each box's best class, so one object is one detection.
     agnostic: NMS across classes instead of within each class.
     class_ids: keep only these classes (applied before NMS); None keeps all.
     slicing: small-object mode (tiles + merge, see slicing.py); None (or mode "off") runs the
@@ -32,7 +33,7 @@ class DetectOptions:
     iou: float = 0.45
     max_detections: int = 300
     class_ids: frozenset[int] | None = None
-    multi_label: bool = True
+    multi_label: bool = False
     agnostic: bool = False
     slicing: SlicingOptions | None = None
 

@@ -41,7 +41,8 @@ def detect():
     if not (request.is_json or is_upload(request)):
         raise UnsupportedMediaType(
             'POST /detect takes Content-Type: application/json with a base64 "image" field, '
-            'a raw image/* body, or multipart/form-data with an "image" file.'
+            "a raw image/* or application/octet-stream body, or multipart/form-data with an "
+            '"image" file.'
         )
     settings, model = _settings(), current_model()
     parsed = _parse_request(settings, model)

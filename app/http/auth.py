@@ -1,7 +1,9 @@
 """API keys: who may call the service. One before_request hook, installed by create_app.
 
 Keys come from API_KEYS or, read once at cold start, from the SSM SecureString parameter named
-by API_KEYS_SSM_PARAMETER. A caller sends one in `x-api-key` or `Authorization: Bearer <key>`.
+by API_KEYS_SSM_PARAMETER. A caller sends one in `x-api-key` or `Authorization: Bearer <key>`;
+on the DeepStack routes also as the multipart form field `api_key`, where DeepStack clients
+(Blue Iris, Agent DVR, Home Assistant) put it.
 /health (and CORS preflight OPTIONS) stay open. Keys are never logged or echoed.
 """
 
@@ -22,9 +24,12 @@ log = logging.getLogger(__name__)
 # Health, and the pages that only describe the API (demo, docs, OpenAPI, their static files):
 # they hold no data; every route that runs the model needs a key.
 OPEN_ENDPOINTS = frozenset(
-    {"api.health", "pages.demo_page", "pages.docs_page", "openapi.openapi_json", "static"}
+    {"api.health", "pages.demo_page", "pages.docs_page", "openapi.openapi_json", "pages.asset"}
 )
 KEY_HEADER = "X-Api-Key"
+# DeepStack's own way to send a key: a form field beside the image.
+FORM_KEY_FIELD = "api_key"
+FORM_KEY_ENDPOINTS = frozenset({"deepstack.detection", "deepstack.custom_detection"})
 SSM_TIMEOUT_S = 3  # Lambda init has 10 s in all: a slow SSM must not eat it
 SSM_ATTEMPTS = 2
 
@@ -134,9 +139,10 @@ def _require_key() -> None:
         return
     presented = _presented_keys()
     if not presented:
+        form = f' or the form field "{FORM_KEY_FIELD}"' if _takes_form_key() else ""
         raise Unauthorized(
-            f"This API needs a key: send it in the {KEY_HEADER.lower()} header "
-            "or as Authorization: Bearer <key>."
+            f"This API needs a key: send it in the {KEY_HEADER.lower()} header, "
+            f"as Authorization: Bearer <key>{form}."
         )
     ring: KeyRing = current_app.extensions["api_keys"]
     # Both headers are checked in full, so timing does not tell which one was right.
@@ -154,4 +160,12 @@ def _presented_keys() -> list[str]:
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         keys.append(token.strip())
+    if _takes_form_key():
+        form_key = request.form.get(FORM_KEY_FIELD, "").strip()
+        if form_key:
+            keys.append(form_key)
     return keys
+
+
+def _takes_form_key() -> bool:
+    return request.endpoint in FORM_KEY_ENDPOINTS and request.mimetype == "multipart/form-data"

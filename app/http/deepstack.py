@@ -1,5 +1,10 @@
 """POST /v1/vision/detection: the DeepStack / CodeProject.AI object detection API, so that Blue
-Iris, Agent DVR and Home Assistant's DeepStack integration can use this server unchanged."""
+Iris, Agent DVR and Home Assistant's DeepStack integration can use this server unchanged.
+
+POST /v1/vision/custom/<name> (DeepStack's custom-model route) is answered by the loaded model,
+whatever the name: those clients configure custom models by name. Errors, 401 included, are
+DeepStack-shaped: {"success": false, "error": "<sentence>", "code": <status>}.
+"""
 
 from __future__ import annotations
 
@@ -36,10 +41,19 @@ MIN_CONFIDENCE_PATTERN = r"^(|0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)$"
 
 @bp.post("/v1/vision/detection")
 def detection():
+    return _detect()
+
+
+@bp.post("/v1/vision/custom/<name>")
+def custom_detection(name: str):
+    return _detect()
+
+
+def _detect():
     started = time.perf_counter()
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType(
-            'POST /v1/vision/detection takes multipart/form-data with an "image" file.'
+            f'POST {request.path[:100]} takes multipart/form-data with an "image" file.'
         )
     settings = current_app.extensions["settings"]
     model = current_app.extensions.get("model")
@@ -109,15 +123,18 @@ def deepstack_predictions(found: Detections, class_names: tuple[str, ...]) -> li
     ]
 
 
-def _deepstack_error(status: int, message: str):
-    return jsonify({"success": False, "error": message, "code": status}), status
+def _deepstack_error(status: int, message: str, headers=()):
+    response = jsonify({"success": False, "error": message, "code": status})
+    response.status_code = status
+    response.headers.extend(headers)
+    return response
 
 
 @bp.errorhandler(DetectionError)
 def _detection_error(exc: DetectionError):
     if exc.http_status >= 500:
         log.error("%s: %s", exc.code, exc.message)
-    return _deepstack_error(exc.http_status, exc.message)
+    return _deepstack_error(exc.http_status, exc.message, exc.headers)
 
 
 @bp.errorhandler(HTTPException)

@@ -12,6 +12,7 @@ from ..detector import ModelInfo
 from ..detector.decode import LAYOUTS
 from ..schemas.contract import component_schemas, ref
 from .deepstack import MIN_CONFIDENCE_PATTERN
+from .pages import public_root
 from .uploads import QUERY_OPTIONS
 
 bp = Blueprint("openapi", __name__)
@@ -41,8 +42,9 @@ ERROR_STATUSES = {
     ),
     "404": ("There is no such job (or route).", ("not_found",)),
     "401": (
-        "API keys are configured and no valid key was sent (`X-Api-Key: <key>` or "
-        "`Authorization: Bearer <key>`); the answer carries `WWW-Authenticate: Bearer`.",
+        "API keys are configured and no valid key was sent (`X-Api-Key: <key>`, "
+        "`Authorization: Bearer <key>`, or on the DeepStack routes the form field `api_key`); "
+        "the answer carries `WWW-Authenticate: Bearer`.",
         ("unauthorized",),
     ),
     "413": (
@@ -65,7 +67,8 @@ SECURITY_SCHEMES = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
     "bearer": {"type": "http", "scheme": "bearer"},
 }
-_BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
+# contentMediaType is OpenAPI 3.1's way; "format": "binary" is what generators read as a file.
+_BINARY = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
 
 
 def _errors(*statuses: str, schema: str = "Error") -> dict[str, dict]:
@@ -94,16 +97,17 @@ def _ok(description: str, schema: dict, media_type: str = "application/json") ->
 
 
 def _query_parameters(options: dict[str, dict]) -> list[dict]:
-    """Query options: the JSON field's schema unless QUERY_OPTIONS spells it differently."""
-    return [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "schema": copy.deepcopy(option.schema or options[name]),
-        }
-        for name, option in QUERY_OPTIONS.items()
-    ]
+    """Query options: the JSON field's schema unless QUERY_OPTIONS spells it differently.
+
+    Without "default": generated clients send a parameter's default whenever it is left unset,
+    which would put every option in the query string next to the same one in a JSON body.
+    """
+    parameters = []
+    for name, option in QUERY_OPTIONS.items():
+        schema = copy.deepcopy(option.schema or options[name])
+        schema.pop("default", None)
+        parameters.append({"name": name, "in": "query", "required": False, "schema": schema})
+    return parameters
 
 
 def _detect_operation(options: dict[str, dict]) -> dict:
@@ -111,9 +115,9 @@ def _detect_operation(options: dict[str, dict]) -> dict:
     upload["properties"] = {"image": _BINARY}
     return {
         "summary": "Detect objects in an image",
-        "description": "JSON with a base64 image, or an upload: a raw image/* body or a "
-        "multipart `image` file. Options go in the JSON body or as query parameters (an "
-        "option given in both is a 400).",
+        "description": "JSON with a base64 image, or an upload: a raw image/* or "
+        "application/octet-stream body, or a multipart `image` file. Options go in the JSON "
+        "body or as query parameters (an option given in both with different values is a 400).",
         "operationId": "detect",
         "parameters": _query_parameters(options),
         "requestBody": {
@@ -123,6 +127,9 @@ def _detect_operation(options: dict[str, dict]) -> dict:
                     "schema": ref("DetectRequest"),
                     "example": {"image": EXAMPLE_IMAGE_B64, "confidence": 0.25},
                 },
+                # The bytes decide the format; octet-stream is what generators and raw-byte
+                # tools send (a wildcard is no content type a client can choose).
+                "application/octet-stream": {"schema": _BINARY},
                 "image/*": {"schema": _BINARY},
                 "multipart/form-data": {
                     "schema": upload,
@@ -137,18 +144,22 @@ def _detect_operation(options: dict[str, dict]) -> dict:
     }
 
 
-def _deepstack_operation() -> dict:
+def _deepstack_operation(operation_id: str = "deepstackDetection") -> dict:
     form = {"type": "object", "required": ["image"]}
     # Form fields are text: documented as the exact decimal spellings of [0, 1] the route
     # accepts; empty means the default, as DeepStack treats it (NVR clients send it empty).
     min_confidence = {"type": "string", "pattern": MIN_CONFIDENCE_PATTERN, "default": "0.4"}
-    form["properties"] = {"image": _BINARY, "min_confidence": min_confidence}
+    api_key = {
+        "type": "string",
+        "description": "The API key, where DeepStack clients send it (when keys are on).",
+    }
+    form["properties"] = {"image": _BINARY, "min_confidence": min_confidence, "api_key": api_key}
     return {
         "summary": "DeepStack / CodeProject.AI compatible object detection",
         "description": "For Blue Iris, Agent DVR and Home Assistant's DeepStack integration. "
-        "Integer pixel boxes; errors are {success: false, error, code}. Other form fields are "
-        "ignored, as DeepStack does.",
-        "operationId": "deepstackDetection",
+        "Integer pixel boxes, one label per box; errors are {success: false, error, code}. "
+        "Other form fields are ignored, as DeepStack does.",
+        "operationId": operation_id,
         "requestBody": {
             "required": True,
             "content": {
@@ -195,6 +206,21 @@ def _job_operations() -> tuple[dict, dict]:
     return post, get
 
 
+def _deepstack_custom_operation() -> dict:
+    operation = _deepstack_operation("deepstackCustomDetection")
+    operation["summary"] = "DeepStack custom-model route, answered by the loaded model"
+    operation["parameters"] = [
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Any custom-model name: the loaded model answers.",
+        }
+    ]
+    return operation
+
+
 def _get(summary: str, responses: dict, operation_id: str) -> dict:
     return {"get": {"summary": summary, "operationId": operation_id, "responses": responses}}
 
@@ -205,6 +231,7 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
     unavailable = {**_ok("", ref("Health"))["200"], "description": "The model is not loaded."}
     detect, deepstack = _detect_operation(options), _deepstack_operation()
     post_job, get_job = _job_operations()
+    custom = _deepstack_custom_operation()
     model = _get(
         "The loaded model: format, input size, labels",
         {**_ok("The model.", ref("ModelDescription")), **_errors("503")},
@@ -212,6 +239,7 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
     )
     if keys:
         detect, deepstack = _protected(detect), _protected(deepstack, "DeepStackError")
+        custom = _protected(custom, "DeepStackError")
         model = {"get": _protected(model["get"])}
         post_job, get_job = _protected(post_job), _protected(get_job)
     return {
@@ -219,6 +247,7 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
         "/jobs": {"post": post_job},
         "/jobs/{job_id}": {"get": get_job},
         "/v1/vision/detection": {"post": deepstack},
+        "/v1/vision/custom/{name}": {"post": custom},
         "/health": _get(
             "Liveness and model status",
             {**_ok("The model is loaded.", ref("Health")), "503": unavailable, **_errors()},
@@ -234,10 +263,11 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
 
 
 def openapi_document(
-    settings: Settings, model: ModelInfo | None, *, keys: bool = False
+    settings: Settings, model: ModelInfo | None, *, keys: bool = False, root: str = ""
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids;
-    keys: this server requires API keys (documented as security schemes and 401s)."""
+    keys: this server requires API keys (documented as security schemes and 401s);
+    root: the public path prefix (an API Gateway stage such as "/dev"), the servers URL."""
     schemas = component_schemas(list(LAYOUTS))
     options = schemas["DetectRequest"]["properties"]
     options["confidence"]["default"] = settings.default_confidence
@@ -258,6 +288,8 @@ def openapi_document(
             "description": "YOLO ONNX models on the CPU; boxes in original-image pixels.",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        # Relative to where this document is served: right behind a stage or a proxy too.
+        "servers": [{"url": root or "/"}],
         "paths": _paths(options, keys=keys),
         "components": components,
     }
@@ -268,4 +300,5 @@ def openapi_json():
     model = current_app.extensions.get("model")
     settings = current_app.extensions["settings"]
     keys = settings.api_keys is not None or settings.api_keys_ssm_parameter is not None
-    return jsonify(openapi_document(settings, model.info if model else None, keys=keys))
+    info = model.info if model else None
+    return jsonify(openapi_document(settings, info, keys=keys, root=public_root()))

@@ -1,5 +1,6 @@
-"""Direct uploads on POST /detect (a raw image/* body or a multipart `image` file) and options in
-the query string, converted to typed values and then validated by the same code as JSON bodies."""
+"""Direct uploads on POST /detect (a raw image/* or application/octet-stream body, or a multipart
+`image` file) and options in the query string, converted to typed values and then validated by
+the same code as JSON bodies."""
 
 from __future__ import annotations
 
@@ -65,8 +66,13 @@ QUERY_OPTIONS: dict[str, QueryOption] = {
 }
 
 
+# Raw bytes as many tools label them (curl -H, mobile HTTP stacks): the bytes decide the format.
+RAW_TYPES = frozenset({"application/octet-stream"})
+
+
 def is_upload(request: Request) -> bool:
-    return request.mimetype.startswith("image/") or request.mimetype == "multipart/form-data"
+    mimetype = request.mimetype
+    return mimetype.startswith("image/") or mimetype in RAW_TYPES | {"multipart/form-data"}
 
 
 def query_payload(args: MultiDict) -> dict[str, Any]:
@@ -90,21 +96,33 @@ def query_payload(args: MultiDict) -> dict[str, Any]:
 
 
 def with_query_options(payload: Any, query: dict[str, Any]) -> Any:
-    """A JSON body's options plus those from the query string; one option in both is a 400."""
+    """A JSON body's options plus those from the query string.
+
+    An option in both places must have the same value there (clients generated from the
+    OpenAPI document may send it twice); two different values are a 400.
+    """
     if not query or not isinstance(payload, dict):
         return payload  # a non-object body is refused by the validator, with its own message
-    both = sorted(set(query) & set(payload))
-    if both:
+    both = set(query) & set(payload)
+    clash = sorted(name for name in both if not _same(query[name], payload[name]))
+    if clash:
         raise InvalidRequest(
-            f"Option(s) {', '.join(both)} given both in the query string and in the JSON body; "
-            "give each once.",
+            f"Option(s) {', '.join(clash)} given both in the query string and in the JSON body, "
+            "with different values; give each once.",
             code="invalid_request",
         )
     return {**payload, **query}
 
 
+def _same(left: Any, right: Any) -> bool:
+    """Equal as the validator reads them: 1 and 1.0 are, true and 1 are not."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    return left == right
+
+
 def read_upload(request: Request, max_image_bytes: int) -> tuple[dict[str, Any], bytes]:
-    """(options payload, image bytes) from a raw image/* body or a multipart `image` file."""
+    """(options payload, image bytes) from a raw body or a multipart `image` file."""
     payload = query_payload(request.args)
     if request.mimetype == "multipart/form-data":
         data = _multipart_image(request.files, request.form)

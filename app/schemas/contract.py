@@ -56,8 +56,9 @@ DETECT_OPTIONS: dict[str, dict[str, Any]] = {
     },
     "multi_label": {
         "type": "boolean",
-        "default": True,
-        "description": "Report a box once per class that passes (false: its best class only).",
+        "default": False,
+        "description": "Report a box once per class that passes, as COCO mAP is measured "
+        "(false: one label per object, its best class).",
     },
     "agnostic": {"type": "boolean", "default": False, "description": "NMS across classes."},
     "annotate": {

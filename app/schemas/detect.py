@@ -142,7 +142,7 @@ def parse_detect_request(
         iou=_unit_interval(payload, "iou", settings.default_iou),
         max_detections=_max_detections(payload, settings.default_max_detections),
         class_ids=_class_ids(payload.get("classes"), model),
-        multi_label=_boolean(payload, "multi_label", True),
+        multi_label=_boolean(payload, "multi_label", False),
         agnostic=_boolean(payload, "agnostic", False),
         slicing=parse_slicing(payload.get("slicing"), settings.slicing_defaults()),
     )

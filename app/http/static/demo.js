@@ -1,5 +1,7 @@
 // The demo page: choose an image, POST it to /detect as JSON, draw the boxes on a canvas.
 // Plain browser JavaScript: no build step, no dependencies, nothing from another origin.
+// Every URL is relative to the page's <base> (the server's root, which may be an API Gateway
+// stage such as /dev/), never root-absolute.
 "use strict";
 
 const PALETTE = [
@@ -26,7 +28,7 @@ function authHeaders() {
 async function readContract() {
   // The OpenAPI document says which options this server takes and their defaults, and
   // whether it wants an API key (components.securitySchemes appears only then).
-  const doc = await (await fetch("/openapi.json")).json();
+  const doc = await (await fetch("openapi.json")).json();
   if (doc.components.securitySchemes) {
     $("key-field").hidden = false;
     $("api-key").value = sessionStorage.getItem(KEY_STORAGE) || "";
@@ -49,7 +51,7 @@ async function readContract() {
 }
 
 async function showModel() {
-  const response = await fetch("/model", { headers: authHeaders() });
+  const response = await fetch("model", { headers: authHeaders() });
   if (response.ok) {
     const model = await response.json();
     $("model").textContent = `model ${model.name} (${model.format}, ${model.input.width}×${model.input.height})`;
@@ -85,7 +87,7 @@ async function detect() {
   setStatus("Detecting…");
   $("detect").disabled = true;
   try {
-    const response = await fetch("/detect", {
+    const response = await fetch("detect", {
       method: "POST",
       headers: { "Content-Type": "application/json", ...authHeaders() },
       body: JSON.stringify(requestBody()),

@@ -1,5 +1,6 @@
 // The API docs page: renders /openapi.json and lets you try the operations from the browser.
 // A small self-contained renderer instead of Swagger UI: no CDN, nothing to vendor.
+// Requests go relative to the page's <base> (the server's root, maybe an API Gateway stage).
 "use strict";
 
 const el = (tag, attrs = {}, ...children) => {
@@ -12,6 +13,11 @@ const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+function prose(text) {
+  // Descriptions are CommonMark; only `code` spans are used: show them as code, not backticks.
+  return (text || "").split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
+}
+
 function schemaName(schema) {
   return schema && schema.$ref ? schema.$ref.split("/").pop() : null;
 }
@@ -19,7 +25,8 @@ function schemaName(schema) {
 function schemaSummary(schema) {
   if (!schema) return "";
   const name = schemaName(schema);
-  if (name) return el("a", { href: `#schema-${name}` }, name);
+  // "docs#…", not "#…": a bare fragment would resolve against <base>, i.e. the demo page.
+  if (name) return el("a", { href: `docs#schema-${name}` }, name);
   const bits = [schema.type || (schema.anyOf ? "anyOf" : "any")];
   if (schema.contentMediaType) bits.push(schema.contentMediaType);
   if (schema.enum) bits.push(`one of ${schema.enum.join(", ")}`);
@@ -34,7 +41,7 @@ function parametersTable(parameters) {
   if (!parameters || !parameters.length) return null;
   const rows = parameters.map((p) =>
     el("tr", {}, el("td", {}, el("code", {}, p.name)), el("td", {}, p.in),
-      el("td", {}, schemaSummary(p.schema)), el("td", {}, (p.schema && p.schema.description) || "")));
+      el("td", {}, schemaSummary(p.schema)), el("td", {}, ...prose(p.description || (p.schema && p.schema.description)))));
   return el("table", {}, el("tr", {}, el("th", {}, "parameter"), el("th", {}, "in"),
     el("th", {}, "schema"), el("th", {}, "meaning")), ...rows);
 }
@@ -50,7 +57,7 @@ function requestBodyBlock(body) {
 function responsesTable(responses) {
   const rows = Object.entries(responses).map(([status, r]) => {
     const media = Object.entries(r.content || {})[0];
-    return el("tr", {}, el("td", {}, status), el("td", {}, r.description || ""),
+    return el("tr", {}, el("td", {}, status), el("td", {}, ...prose(r.description)),
       el("td", {}, media ? el("code", {}, media[0]) : ""), el("td", {}, media ? schemaSummary(media[1].schema) : ""));
   });
   return el("table", {}, el("tr", {}, el("th", {}, "status"), el("th", {}, "meaning"),
@@ -67,7 +74,7 @@ function tryItForm(method, path, operation) {
   if (operation.requestBody && !multipart) return null;
   const fields = [];
   for (const p of operation.parameters || []) {
-    fields.push(el("label", {}, p.name, el("input", { name: p.name, "data-in": "query", size: "8",
+    fields.push(el("label", {}, p.name, el("input", { name: p.name, "data-in": p.in, size: "8",
       placeholder: p.schema && p.schema.default !== undefined ? String(p.schema.default) : "" })));
   }
   const properties = multipart ? Object.entries(multipart.schema.properties) : [];
@@ -82,11 +89,13 @@ function tryItForm(method, path, operation) {
     event.preventDefault();
     const query = new URLSearchParams();
     const data = new FormData();
+    let route = path.replace(/^\//, "");  // relative: under the page's base, not the host root
     for (const input of form.querySelectorAll("input")) {
       if (input.type === "file") { if (input.files[0]) data.append(input.name, input.files[0]); }
+      else if (input.dataset.in === "path") route = route.replace(`{${input.name}}`, encodeURIComponent(input.value));
       else if (input.value !== "") (input.dataset.in === "query" ? query : data).append(input.name, input.value);
     }
-    const url = path + (query.toString() ? `?${query}` : "");
+    const url = route + (query.toString() ? `?${query}` : "");
     output.textContent = `${method.toUpperCase()} ${url} …`;
     const headers = operation.security ? keyHeaders() : {};
     const response = await fetch(url, multipart ? { method: "POST", body: data, headers } : { method: method.toUpperCase(), headers });
@@ -102,7 +111,7 @@ function operationSection(path, method, operation) {
   return el("section", { class: "operation", "data-path": path, "data-method": method },
     el("h2", {}, el("span", { class: `method ${method}` }, method.toUpperCase()), path),
     el("p", {}, el("strong", {}, operation.summary || "")),
-    operation.description ? el("p", { class: "hint" }, operation.description) : null,
+    operation.description ? el("p", { class: "hint" }, ...prose(operation.description)) : null,
     parametersTable(operation.parameters), requestBodyBlock(operation.requestBody),
     responsesTable(operation.responses), tryItForm(method, path, operation));
 }
@@ -123,7 +132,7 @@ function keyField() {
 }
 
 async function main() {
-  const doc = await (await fetch("/openapi.json")).json();
+  const doc = await (await fetch("openapi.json")).json();
   if (doc.components.securitySchemes) {
     document.getElementById("description").after(keyField());
   }
