@@ -211,7 +211,8 @@ def test_an_oversized_upload_fails_the_job_even_if_s3_took_it(monkeypatch, yolox
         body = small.client.get(job["links"]["self"]).get_json()
     aws.client.cache_clear()
     assert body["status"] == "failed"
-    assert body["error"]["code"] == "object_too_large"
+    assert body["error"]["code"] == "image_too_large"
+    assert "(JOB_MAX_IMAGE_BYTES) is 1,000 bytes" in body["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,22 @@ class S3Object:
     version_id: str | None
 
 
+@dataclass(frozen=True)
+class SizeCap:
+    """How many bytes an object may have, the setting that says so, and the error code."""
+
+    max_bytes: int
+    setting: str = "S3_MAX_OBJECT_BYTES"
+    code: str = "object_too_large"
+
+
 def read_object(
-    s3: Any, bucket: str, key: str, *, max_bytes: int, known_size: int | None = None
+    s3: Any,
+    bucket: str,
+    key: str,
+    *,
+    max_bytes: int | SizeCap,
+    known_size: int | None = None,
 ) -> S3Object:
     """GetObject with a size cap, checked three times: the size the event announced (no request
     at all), the response's Content-Length (before reading), and a bounded read.
@@ -95,8 +109,9 @@ def read_object(
     Raises SourceNotFound / SourceAccessDenied / SourceUnreadable / PayloadTooLarge
     (permanent) or RetryLater (transient).
     """
-    if known_size is not None and known_size > max_bytes:
-        raise _too_large(bucket, key, max_bytes, known_size)
+    cap = max_bytes if isinstance(max_bytes, SizeCap) else SizeCap(max_bytes)
+    if known_size is not None and known_size > cap.max_bytes:
+        raise _too_large(bucket, key, cap, known_size)
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except Exception as exc:
@@ -106,34 +121,34 @@ def read_object(
     body = response["Body"]
     try:
         length = response.get("ContentLength")
-        if length is not None and length > max_bytes:
-            raise _too_large(bucket, key, max_bytes, length)
-        data = _bounded_read(body, bucket, key, max_bytes)
+        if length is not None and length > cap.max_bytes:
+            raise _too_large(bucket, key, cap, length)
+        data = _bounded_read(body, bucket, key, cap)
     finally:
         body.close()
     etag = response.get("ETag")
     return S3Object(data, etag.strip('"') if etag else None, response.get("VersionId"))
 
 
-def _bounded_read(body: Any, bucket: str, key: str, max_bytes: int) -> bytes:
+def _bounded_read(body: Any, bucket: str, key: str, cap: SizeCap) -> bytes:
     # Content-Length can be absent or wrong; never hold more than max_bytes + 1 in memory.
     try:
-        data = body.read(max_bytes + 1)
+        data = body.read(cap.max_bytes + 1)
     except Exception as exc:
         if is_transient(exc):
             raise source_error(exc, bucket, key) from exc
         raise
-    if len(data) > max_bytes:
-        raise _too_large(bucket, key, max_bytes, None)
+    if len(data) > cap.max_bytes:
+        raise _too_large(bucket, key, cap, None)
     return data
 
 
-def _too_large(bucket: str, key: str, max_bytes: int, size: int | None) -> PayloadTooLarge:
+def _too_large(bucket: str, key: str, cap: SizeCap, size: int | None) -> PayloadTooLarge:
     size_text = f"{size:,} bytes" if size is not None else "larger than the limit"
     return PayloadTooLarge(
         f"The object s3://{bucket}/{key[:200]} is {size_text}; the limit "
-        f"(S3_MAX_OBJECT_BYTES) is {max_bytes:,} bytes.",
-        code="object_too_large",
+        f"({cap.setting}) is {cap.max_bytes:,} bytes.",
+        code=cap.code,
     )
 
 

@@ -134,7 +134,10 @@ def _process_job_image(
             worker.s3,
             bucket,
             keys.image,
-            max_bytes=settings.job_max_image_bytes,
+            # A job's image answers as POST /detect would for an image over its limit.
+            max_bytes=aws.SizeCap(
+                settings.job_max_image_bytes, "JOB_MAX_IMAGE_BYTES", "image_too_large"
+            ),
             known_size=record.size_bytes,
         )
         result = job_result(obj.data, request.get("options") or {}, worker)
