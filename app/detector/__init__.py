@@ -1,4 +1,8 @@
-"""Pure detection library: image bytes in, Detections out. Never imports Flask or boto3."""
+"""Pure detection library: image bytes in, Detections out.
+
+May import: numpy, Pillow, onnxruntime and the standard library; never Flask, Werkzeug, boto3
+or serverless-wsgi (the HTTP, event and CLI layers import it, never the other way round).
+"""
 
 from .detections import Detections
 from .errors import (
