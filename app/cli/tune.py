@@ -19,7 +19,7 @@ from ..detector.cpus import usable_cpus
 from ..detector.postprocess import DetectOptions
 from ..schemas.detect import parse_detect_request
 from ..tuning.labels import LabelError, LabelledImage, load_labels
-from ..tuning.report import env_text, folds_table, trials_table
+from ..tuning.report import env_comments, env_text, folds_table, trials_table
 from ..tuning.search import TuneResult, tune
 from ..tuning.space import Setting, env_lines
 from .detect import UsageError, find_images
@@ -228,7 +228,15 @@ def _finish(job, args, result: TuneResult, out: TextIO, command: str, started: f
             + (", scoring stopped early" if result.cut_short else "")
             + "; a larger --budget-minutes searches them"
         )
-    comments = _env_comments(job, result, command, default_ms, tuned_ms)
+    comments = env_comments(
+        result,
+        when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        command=command,
+        model=job.model.info.name,
+        classes=", ".join(map(str, job.payload.get("classes", []))) or "all",
+        default_ms=default_ms,
+        tuned_ms=tuned_ms,
+    )
     text = env_text(winner.setting, point.confidence, comments)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
@@ -244,24 +252,6 @@ def _finish(job, args, result: TuneResult, out: TextIO, command: str, started: f
 
 def _model_override(args: argparse.Namespace) -> dict | None:
     return {"model_path": args.model} if args.model else None
-
-
-def _env_comments(job: _Job, result: TuneResult, command: str, default_ms, tuned_ms) -> list:
-    folds = ", ".join(
-        f"{n}: {f.defaults_held:.3f} -> {f.tuned_held:.3f}" for n, f in enumerate(result.folds, 1)
-    )
-    classes = ", ".join(map(str, job.payload.get("classes", []))) or "all"
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return [
-        f"Tuned by `python -m app tune` on {now}",
-        f"command: {command}",
-        f"model: {job.model.info.name}; scored with requests for classes: {classes}",
-        f"AP50 (COCO-style, class-agnostic) on {len(job.labelled)} labelled images: "
-        f"defaults {result.defaults.ap:.3f}, tuned {result.winner.ap:.3f}",
-        f"held-out AP50 per fold, defaults -> tuned: {folds}",
-        f"time per image (detect_bytes): defaults {default_ms:.0f} ms, tuned {tuned_ms:.0f} ms",
-        "Load: set -a; . THIS_FILE; set +a   (or see docs/tuning.md for Lambda)",
-    ]
 
 
 def tune_main(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .search import Trial, TuneResult
+from .scoring import Trial
+from .search import TuneResult
 from .space import Setting, env_lines
 
 TOP_ROWS = 15
@@ -63,6 +64,25 @@ def folds_table(result: TuneResult) -> list[str]:
         f"{np.nanmean(gain):+.3f} ± {np.nanstd(gain, ddof=1) if k > 1 else 0.0:.3f} (fold std)"
     )
     return lines
+
+
+def env_comments(result: TuneResult, *, when: str, command: str, model: str, classes: str,
+                 default_ms: float, tuned_ms: float) -> list[str]:  # fmt: skip
+    """The env file's header: when, how, and what the winner scored against the defaults."""
+    folds = ", ".join(
+        f"{n}: {f.defaults_held:.3f} -> {f.tuned_held:.3f}" for n, f in enumerate(result.folds, 1)
+    )
+    images = len(result.winner.matches)
+    return [
+        f"Tuned by `python -m app tune` on {when}",
+        f"command: {command}",
+        f"model: {model}; scored with requests for classes: {classes}",
+        f"AP50 (COCO-style, class-agnostic) on {images} labelled images: "
+        f"defaults {result.defaults.ap:.3f}, tuned {result.winner.ap:.3f}",
+        f"held-out AP50 per fold, defaults -> tuned: {folds}",
+        f"time per image (detect_bytes): defaults {default_ms:.0f} ms, tuned {tuned_ms:.0f} ms",
+        "Load: set -a; . THIS_FILE; set +a   (or see docs/tuning.md for Lambda)",
+    ]
 
 
 def env_text(setting: Setting, confidence: float, comments: list[str]) -> str:
