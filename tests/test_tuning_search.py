@@ -3,6 +3,8 @@ to the simpler setting, each geometry costs one pass, and the budget is honoured
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -125,3 +127,13 @@ def test_a_spent_budget_still_scores_the_defaults(fake_passes):
     assert len(result.skipped) == 14  # 5 tile sizes x 3 overlaps, but the defaults'
     assert result.cut_short
     assert result.winner.setting == DEFAULTS
+
+
+def test_the_tuning_library_imports_neither_flask_nor_boto3():
+    code = (
+        "import sys, app.tuning.search, app.tuning.report, app.tuning.labels; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'flask', 'werkzeug', 'boto3', 'botocore'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

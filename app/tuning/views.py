@@ -12,6 +12,7 @@ import numpy as np
 
 from ..detector.detections import Detections
 from ..detector.model import Model
+from ..detector.pipeline import DEFAULT_MAX_PIXELS
 from ..detector.postprocess import DetectOptions, select_labels, suppress
 from ..detector.preprocess import open_image, to_rgb_image
 from ..detector.sliced import (
@@ -79,20 +80,22 @@ def image_view_boxes(
     views: np.ndarray,
     options: DetectOptions,
     ious: tuple[float, ...],
-    pool: ThreadPoolExecutor | None,
+    pool: ThreadPoolExecutor | None = None,
+    workers: int = 1,
 ) -> ByIou:
     """Every view's boxes, concatenated in view order (as detect_views), per NMS IoU.
 
-    With a pool, batches run side by side on the model's one-thread session (model.serial()).
+    With a pool of `workers` threads, batches run side by side on the model's one-thread
+    session (model.serial()), as detect_views runs them.
     """
-    runner = model.serial() if pool is not None and len(views) > 1 else None
-    workers = pool._max_workers if runner is not None else 1  # type: ignore[union-attr]
+    runner = model.serial() if pool is not None and workers > 1 and len(views) > 1 else None
+    workers = workers if runner is not None else 1
     chunks = view_chunks(len(views), MAX_TILE_BATCH if model.info.dynamic_batch else 1, workers)
 
     def run(bounds: tuple[int, int]):
         return _view_boxes(runner or model, image, views[bounds[0] : bounds[1]], options, ious)
 
-    batches = pool.map(run, chunks) if runner is not None else map(run, chunks)  # type: ignore
+    batches = pool.map(run, chunks) if pool is not None and runner is not None else map(run, chunks)
     parts = [part for batch in batches for part in batch]
     return {iou: Detections.concatenate([part[iou] for part in parts]) for iou in ious}
 
@@ -105,7 +108,7 @@ def geometry_pass(
     ious: tuple[float, ...],
     *,
     workers: int = 1,
-    max_pixels: int = 100_000_000,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     keep_going: Callable[[int], bool] = lambda views: True,
 ) -> list[ByIou] | None:
     """Each image's boxes from every view of this geometry (None: the whole image), per IoU.
@@ -120,9 +123,7 @@ def geometry_pass(
                 return None
             image = read_image(path, max_pixels)
             views = views_of(image_size(image), geometry) if geometry else whole_view(image)
-            found.append(
-                image_view_boxes(model, image, views, options, ious, pool if workers > 1 else None)
-            )
+            found.append(image_view_boxes(model, image, views, options, ious, pool, workers))
             done += len(views)
     keep_going(done)
     return found
