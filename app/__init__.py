@@ -5,7 +5,8 @@ The layers, one package each (dependencies point one way: adapters -> schemas ->
     app/schemas/    the request/response contract every entry point shares
     app/http/       the Flask side: views, jobs, OpenAPI, pages, DeepStack, uploads, auth
     app/events/     the AWS event adapters: S3, SQS worker, IoT; job state in S3
-    app/cli/        the command line: serve, detect, model fetcher and optimiser
+    app/tuning/     pure: the settings search behind `tune` (AP50, model passes, k-fold)
+    app/cli/        the command line: serve, detect, tune, model fetcher and optimiser
     app/config.py   one frozen Settings, read from the environment once
     app/observability.py  logs and metrics
 """

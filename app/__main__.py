@@ -1,7 +1,9 @@
 """Command line: `small-object-detect serve` (or `python -m app serve`) runs the API on a real
-WSGI server (waitress); `detect PATH...` runs the detector over images; `work` drains the SQS
-queue, `enqueue` backfills it, `submit IMAGE` sends a big image through a deployed API's jobs.
-The console script is installed into .venv by scripts/setup.sh; the tools live in app/cli/."""
+WSGI server (waitress); `detect PATH...` runs the detector over images; `tune IMAGES_DIR
+--labels LABELS` finds the slicing settings that find labelled objects best; `work` drains the
+SQS queue, `enqueue` backfills it, `submit IMAGE` sends a big image through a deployed API's
+jobs. The console script is installed into .venv by scripts/setup.sh; the tools live in
+app/cli/."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from .cli.detect import add_detect_command, detect_main
 from .cli.enqueue import add_enqueue_command, enqueue_main
 from .cli.serve import serve
 from .cli.submit import add_submit_command, submit_main
+from .cli.tune import add_tune_command, tune_main
 from .cli.work import add_work_command, work_main
 from .observability import configure_logging
 
@@ -25,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     serve_cmd.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "4")))
     add_detect_command(commands)
+    add_tune_command(commands)
     add_work_command(commands)
     add_enqueue_command(commands)
     add_submit_command(commands)
@@ -33,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(os.environ.get("LOG_FORMAT", "text"), os.environ.get("LOG_LEVEL", "INFO"))
     if args.command == "detect":
         return detect_main(args)
+    if args.command == "tune":
+        return tune_main(args)
     if args.command == "work":
         return work_main(args)
     if args.command == "enqueue":

@@ -1,0 +1,259 @@
+"""`python -m app tune IMAGES_DIR --labels LABELS`: find the slicing and threshold settings that
+find the user's labelled objects best, and write them as environment lines (docs/tuning.md)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from ..config import Settings
+from ..detector import DetectionError, Model, detect_bytes, load_model
+from ..detector.cpus import usable_cpus
+from ..detector.postprocess import DetectOptions
+from ..schemas.detect import parse_detect_request
+from ..tuning.labels import LabelError, LabelledImage, load_labels
+from ..tuning.report import env_comments, env_text, folds_table, trials_table
+from ..tuning.search import TuneResult, tune
+from ..tuning.space import Setting, env_lines
+from .detect import UsageError, find_images
+
+DEFAULT_BUDGET_MINUTES = 10.0
+TIMED_IMAGES = 5  # images detect_bytes times, for the defaults and for the winner
+TIMING_SHARE = 0.05  # of the budget kept for that
+
+
+def add_tune_command(commands) -> None:
+    cmd = commands.add_parser(
+        "tune",
+        help="find the slicing and thresholds that find your labelled objects best",
+        description="Score slicing and merge settings on labelled images (AP50, COCO-style, "
+        "k-fold) and write the best as environment lines. See docs/tuning.md.",
+    )
+    cmd.add_argument("images_dir", type=Path, metavar="IMAGES_DIR")
+    cmd.add_argument(
+        "--labels",
+        type=Path,
+        required=True,
+        help="a folder of YOLO txt files (class cx cy w h, normalised) or a COCO JSON file",
+    )
+    cmd.add_argument("--classes", help="limit predictions to these classes: car,bus,truck")
+    cmd.add_argument("--out", type=Path, help="write the settings here (KEY=value lines)")
+    cmd.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=DEFAULT_BUDGET_MINUTES,
+        help=f"stop by then, writing the best found (default {DEFAULT_BUDGET_MINUTES:g})",
+    )
+    cmd.add_argument("--model", type=Path, help="the ONNX model (default MODEL_PATH)")
+    cmd.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="a progress bar on stderr (default: when stderr is a terminal)",
+    )
+
+
+def class_payload(raw: str | None, model: Model) -> dict:
+    """--classes as the request field "classes"; unknown names are a usage error."""
+    if raw is None:
+        return {}
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    known = {name.lower() for name in model.info.class_names}
+    unknown = [name for name in names if name.lower() not in known and not name.isdigit()]
+    if not names or unknown:
+        listed = ", ".join(model.info.class_names[:12])
+        raise UsageError(
+            f"--classes: unknown class {(unknown or [raw])[0]!r}; {model.info.name} knows "
+            f"{len(model.info.class_names)} classes: {listed}, ..."
+        )
+    return {"classes": [int(name) if name.isdigit() else name for name in names]}
+
+
+def request_options(payload: dict, settings: Settings, model: Model) -> DetectOptions:
+    """What POST /detect makes of this payload under these settings (defaults included)."""
+    return parse_detect_request(
+        payload, settings, model.info, max_image_bytes=1, image_bytes=b""
+    ).options
+
+
+def defaults_setting(settings: Settings, model: Model) -> Setting:
+    slicing = settings.slicing_defaults()
+    tile_wh = slicing.tile_wh or model.info.input_wh
+    return Setting(dataclasses.replace(slicing, tile_wh=tile_wh), settings.default_iou)
+
+
+def progress_bar(done: int, total: int, elapsed_s: float, label: str, width: int = 24) -> str:
+    filled = width if total == 0 else min(width, round(width * done / total))
+    minutes, seconds = divmod(int(elapsed_s), 60)
+    bar = "#" * filled + "." * (width - filled)
+    return f"[{bar}] {done}/{total} views {minutes}:{seconds:02d} {label}"
+
+
+def measured_ms(model: Model, images: list[LabelledImage], options, max_pixels: int) -> float:
+    """Mean wall time of detect_bytes per image (after one warm-up run)."""
+    data = [image.path.read_bytes() for image in images]
+    detect_bytes(model, data[0], options, max_pixels=max_pixels)
+    started = time.perf_counter()
+    for item in data:
+        detect_bytes(model, item, options, max_pixels=max_pixels)
+    return 1000 * (time.perf_counter() - started) / len(data)
+
+
+def timed_sample(images: list[LabelledImage]) -> list[LabelledImage]:
+    """TIMED_IMAGES images spread over the set (sorted names group similar images)."""
+    step = max(1, len(images) // TIMED_IMAGES)
+    return images[::step][:TIMED_IMAGES]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    labelled: list[LabelledImage]
+    payload: dict
+    settings: Settings
+    model: Model
+    budget_s: float
+
+
+def _prepare(args: argparse.Namespace) -> _Job:
+    if not args.images_dir.is_dir():
+        raise UsageError(f"{args.images_dir}: not a folder of images")
+    if not 0 < args.budget_minutes <= 24 * 60:
+        raise UsageError("--budget-minutes must be more than 0 and at most 1440")
+    images = find_images([args.images_dir])
+    if not images:
+        raise UsageError(f"{args.images_dir}: no images in it")
+    labelled = load_labels(images, args.labels)
+    if len(labelled) < 2:
+        raise UsageError("tuning needs at least 2 labelled images (20 to 50 is best)")
+    settings = Settings.from_env(os.environ, _model_override(args))
+    model = load_model(
+        settings.model_path,
+        layout=settings.model_format,
+        labels_path=settings.model_labels,
+        threads=settings.model_threads,
+    )
+    payload = class_payload(args.classes, model)
+    return _Job(labelled, payload, settings, model, 60 * args.budget_minutes)
+
+
+def run_tune(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, command: str = "python -m app tune"
+) -> int:
+    """Exit status: 0 settings found (and written), 2 nothing could start (one line why)."""
+    started = time.perf_counter()
+    try:
+        job = _prepare(args)
+    except (UsageError, LabelError, DetectionError, ValueError) as exc:
+        stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
+        return 2
+    show = stderr.isatty() if args.progress is None else args.progress
+    _print_intro(job, args, stdout)
+    stdout.flush()
+
+    def progress(done: int, total: int, label: str) -> None:
+        if show:
+            line = progress_bar(done, total, time.perf_counter() - started, label)
+            stderr.write("\r" + line.ljust(100))
+            stderr.flush()
+
+    def note(line: str) -> None:
+        stderr.write(("\n" if show else "") + line + "\n")
+
+    options = request_options(job.payload, job.settings, job.model)
+    defaults = defaults_setting(job.settings, job.model)
+    remaining_s = job.budget_s * (1 - TIMING_SHARE) - (time.perf_counter() - started)
+    result = tune(
+        job.model,
+        job.labelled,
+        options,
+        defaults,
+        budget_s=max(remaining_s, 1.0),
+        workers=usable_cpus(),
+        progress=progress,
+        note=note,
+    )
+    if show:
+        stderr.write("\n")
+    return _finish(job, args, result, stdout, command, started)
+
+
+def _print_intro(job: _Job, args: argparse.Namespace, out: TextIO) -> None:
+    boxes = sum(len(image.truth_xyxy) for image in job.labelled)
+    info = job.model.info
+    classes = ", ".join(map(str, job.payload.get("classes", []))) or "all classes"
+    out.write(
+        f"Tuning on {len(job.labelled)} labelled images ({boxes} boxes) in {args.images_dir}\n"
+        f"model {info.name} ({info.input_wh[0]}x{info.input_wh[1]}), predictions: {classes}\n"
+        "metric: AP50, COCO-style (101-point interpolated precision at IoU 0.5), "
+        "class-agnostic: every labelled box is one object to find\n"
+        f"budget {args.budget_minutes:g} min\n\n"
+    )
+
+
+def _finish(job, args, result: TuneResult, out: TextIO, command: str, started: float) -> int:
+    winner, defaults = result.winner, result.defaults
+    point = result.operating_point
+    tuned_env = env_lines(winner.setting, point.confidence)
+    tuned_settings = Settings.from_env({**os.environ, **tuned_env}, _model_override(args))
+    sample = timed_sample(job.labelled)
+    max_pixels = job.settings.max_image_pixels
+    default_ms = measured_ms(
+        job.model, sample, request_options(job.payload, job.settings, job.model), max_pixels
+    )
+    tuned_ms = measured_ms(
+        job.model, sample, request_options(job.payload, tuned_settings, job.model), max_pixels
+    )
+    lines = [*trials_table(result), "", *folds_table(result), ""]
+    best = result.trials[0].train.mean()
+    lines += [
+        f"Winner: {winner.setting.describe()}",
+        f"  AP50 on all {len(job.labelled)} images {winner.ap:.3f} (defaults {defaults.ap:.3f}); "
+        f"the simplest setting within one fold std ({result.spread:.3f}) of the best mean "
+        f"training AP50 ({best:.3f})",
+        f"  DEFAULT_CONFIDENCE={point.confidence:g}: best F1 on the labels {point.f1:.3f} "
+        f"(precision {point.precision:.3f}, recall {point.recall:.3f})",
+        f"  time per image, detect_bytes on {len(sample)} images: defaults {default_ms:.0f} ms "
+        f"(confidence {job.settings.default_confidence:g}), tuned {tuned_ms:.0f} ms "
+        f"({tuned_ms / default_ms:.1f}x)",
+    ]
+    if result.skipped or result.cut_short:
+        lines.append(
+            f"  budget: {len(result.skipped)} tile geometries skipped"
+            + (", scoring stopped early" if result.cut_short else "")
+            + "; a larger --budget-minutes searches them"
+        )
+    comments = env_comments(
+        result,
+        when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        command=command,
+        model=job.model.info.name,
+        classes=", ".join(map(str, job.payload.get("classes", []))) or "all",
+        default_ms=default_ms,
+        tuned_ms=tuned_ms,
+    )
+    text = env_text(winner.setting, point.confidence, comments)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        lines.append(f"\nWrote {args.out}: load it with `set -a; . {args.out}; set +a` "
+                     "(docs/tuning.md)")  # fmt: skip
+    else:
+        lines += ["", "Settings (write them to a file with --out FILE):", text.rstrip()]
+    elapsed = time.perf_counter() - started
+    lines.append(f"Took {int(elapsed // 60)} min {elapsed % 60:.0f} s.")
+    out.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _model_override(args: argparse.Namespace) -> dict | None:
+    return {"model_path": args.model} if args.model else None
+
+
+def tune_main(args: argparse.Namespace) -> int:
+    command = "python -m app " + shlex.join(sys.argv[1:])
+    return run_tune(args, sys.stdout, sys.stderr, command)

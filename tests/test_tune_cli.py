@@ -1,0 +1,143 @@
+"""`python -m app tune`: usage errors in one line (exit 2), and a reduced-budget run on part of
+the shared aerial images whose defaults score matches pycocotools through POST /detect."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from app import create_app
+from app.__main__ import main
+from app.config import Settings
+from tests.conftest import b64, shared_path
+from tests.evaluation import coco_scores, to_coco_predictions, yolo_labels_to_coco
+from tests.test_tuning_env import parse_env_file
+
+# Both kinds of image: 684x547 (not sliced by "auto" at 416 px) and sliced ones, PNG and JPEG.
+SUBSET = (
+    "MOS76.png",
+    "MOS82.png",
+    "MOS91.png",
+    "MunichStreet02-MOS74.png",
+    "MunichStreet02-MOS82.png",
+    "MunichStreet02-MOS90.png",
+    "DJI_0005-0019.jpg",
+    "DJI_0005-0124.jpg",
+)
+CLASSES = ["car", "bus", "truck"]
+
+
+@pytest.fixture(scope="module")
+def aerial_subset(tmp_path_factory):
+    """SUBSET's images and YOLO labels copied into a temporary folder."""
+    source = shared_path("data", "aerial-cars-sample")
+    root = tmp_path_factory.mktemp("aerial")
+    for folder in ("images", "labels"):
+        (root / folder).mkdir()
+    for name in SUBSET:
+        shutil.copy(source / "images" / name, root / "images" / name)
+        label = name.rsplit(".", 1)[0] + ".txt"
+        shutil.copy(source / "labels" / label, root / "labels" / label)
+    return root
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(["tune", *argv, "--no-progress"])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def model_path():
+    return str(shared_path("models", "yolox_nano.onnx"))
+
+
+def test_reduced_budget_run_writes_settings_the_server_reads(
+    aerial_subset, model_path, tmp_path, capsys, yolox_model
+):
+    out = tmp_path / "tuned.env"
+    status, stdout, stderr = run_cli(
+        capsys,
+        str(aerial_subset / "images"),
+        "--labels", str(aerial_subset / "labels"),
+        "--classes", ",".join(CLASSES),
+        "--out", str(out),
+        "--budget-minutes", "0.3",
+        "--model", model_path,
+    )  # fmt: skip
+    assert status == 0, stderr
+    assert "AP50, COCO-style" in stdout
+    assert re.search(r"^Winner: ", stdout, re.M)
+    assert len(re.findall(r"^ +\d +[12] +0\.\d{3} +0\.\d{3} ", stdout, re.M)) == 5  # 5 folds
+    text = out.read_text()
+    assert text.startswith("# Tuned by `python -m app tune`")
+    values = parse_env_file(text)
+    settings = Settings.from_env(values)  # the server reads the file as it is
+    assert settings.default_confidence == float(values["DEFAULT_CONFIDENCE"])
+    assert settings.slicing_defaults().mode == values["SLICING_MODE"]
+
+    # The defaults' AP50 that tune printed is the one pycocotools gives the API's answers.
+    printed = float(re.search(r"defaults (\d\.\d{3}), tuned", text).group(1))
+    assert printed == pytest.approx(defaults_ap50_through_api(yolox_model, aerial_subset), abs=6e-4)
+
+
+def defaults_ap50_through_api(model, root) -> float:
+    truth = yolo_labels_to_coco(root / "images", root / "labels", "vehicle")
+    client = create_app(model=model).test_client()
+    predictions = []
+    for image in truth["images"]:
+        data = (root / "images" / image["file_name"]).read_bytes()
+        request = {"image": b64(data), "confidence": 0.001, "classes": CLASSES}
+        body = client.post("/detect", json=request).get_json()
+        predictions += to_coco_predictions(image["id"], body["detections"], lambda _: 1)
+    return coco_scores(truth, predictions, max_dets=Settings().default_max_detections)["ap50"]
+
+
+def test_without_out_the_settings_are_printed(aerial_subset, model_path, capsys):
+    images = str(aerial_subset / "images")
+    labels = str(aerial_subset / "labels")
+    status, stdout, _ = run_cli(
+        capsys, images, "--labels", labels, "--budget-minutes", "0.05", "--model", model_path
+    )
+    assert status == 0
+    section = stdout.split("Settings (write them to a file with --out FILE):\n")[1]
+    printed = parse_env_file("\n".join(re.findall(r"^[A-Z_]+=.*$", section, re.M)))
+    Settings.from_env(printed)
+    assert set(printed) >= {"SLICING_TILE", "DEFAULT_IOU", "DEFAULT_CONFIDENCE"}
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no images folder", r"error: .*nowhere: not a folder of images"),
+        ("orphan label", r"error: 1 label file\(s\) in .* match no image: ghost.txt"),
+        ("empty labels", r"error: the labels in .* hold no box"),
+        ("unknown class", r"error: --classes: unknown class 'plane'; yolox_nano knows 80"),
+        ("bad budget", r"error: --budget-minutes must be more than 0"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    case, message, aerial_subset, model_path, tmp_path, capsys
+):
+    images, labels = aerial_subset / "images", tmp_path / "labels"
+    shutil.copytree(aerial_subset / "labels", labels)
+    extra: list[str] = []
+    if case == "no images folder":
+        images = tmp_path / "nowhere"
+    elif case == "orphan label":
+        (labels / "ghost.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    elif case == "empty labels":
+        for label in labels.iterdir():
+            label.write_text("")
+    elif case == "unknown class":
+        extra = ["--classes", "car,plane"]
+    else:
+        extra = ["--budget-minutes", "0"]
+    status, stdout, stderr = run_cli(
+        capsys, str(images), "--labels", str(labels), "--model", model_path, *extra
+    )
+    assert status == 2
+    assert re.fullmatch(message + r".*\n", stderr)
+    assert stdout == ""
