@@ -8,6 +8,7 @@ every poll go over sockets, while a worker thread drains the queue as Lambda wou
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import socket
 import threading
@@ -61,8 +62,12 @@ def test_enqueue_backfills_then_skips_what_is_up_to_date(world):
     world.s3.put_object(Bucket=OLD_BUCKET, Key="uploads/1.jpg", Body=_small_images(5)[4])
     second = enqueue(world.s3, world.sqs, world.queue_url, url, settings)
     assert (second.sent, second.up_to_date) == (1, 3)  # only the object that changed
-    forced = enqueue(world.s3, world.sqs, world.queue_url, url, settings, force=True)
+    shown = io.StringIO()
+    forced = enqueue(
+        world.s3, world.sqs, world.queue_url, url, settings, force=True, progress=shown
+    )
     assert forced.sent == 4
+    assert "5 listed, 4 to enqueue, 1 skipped" in shown.getvalue().split("\r")[-1]
     assert forced.failed == []
 
 

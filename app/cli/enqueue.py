@@ -23,7 +23,6 @@ from ..config import Settings
 from ..detector.errors import ConfigError
 from ..events import jobs
 from ..events.s3 import result_key
-from .detect import progress_line
 
 SEND_BATCH = 10  # SendMessageBatch's limit
 SEND_ATTEMPTS = 3
@@ -138,9 +137,13 @@ def enqueue(
             _send(sqs, queue_url, batch, summary)
             batch = []
         if progress is not None:
-            elapsed_s = time.perf_counter() - started
-            line = progress_line(summary.listed, summary.listed, elapsed_s, obj["Key"])
-            progress.write("\r" + line.replace("img/s", "obj/s").ljust(100))
+            # The total is unknown until the listing ends: a running count, not a bar.
+            rate = summary.listed / max(time.perf_counter() - started, 1e-9)
+            queued = summary.sent + len(batch)
+            skipped = summary.up_to_date + summary.not_images
+            line = f"{summary.listed} listed, {queued} to enqueue, {skipped} skipped ({rate:.0f}/s)"
+            line += f" {obj['Key'][-40:]}"
+            progress.write("\r" + line[:120].ljust(120))
     if batch:
         _send(sqs, queue_url, batch, summary)
     if progress is not None:

@@ -33,6 +33,20 @@ class SourceUnreadable(DetectionError):
     http_status = 422
 
 
+class JobsUnavailable(DetectionError):
+    """Jobs are not configured (no JOBS_BUCKET) or their storage cannot be reached."""
+
+    code = "jobs_unavailable"
+    http_status = 503
+
+
+class JobNotFound(DetectionError):
+    """No job with this id was ever created (or the id is malformed)."""
+
+    code = "not_found"
+    http_status = 404
+
+
 class RetryLater(DetectionError):
     """A transient AWS failure (throttling, 5xx, network): fail the invocation, Lambda retries."""
 
@@ -42,6 +56,8 @@ class RetryLater(DetectionError):
 
 __all__ = [
     "InvalidRequest",
+    "JobNotFound",
+    "JobsUnavailable",
     "PayloadTooLarge",
     "RetryLater",
     "SourceAccessDenied",

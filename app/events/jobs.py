@@ -26,25 +26,12 @@ from typing import Any
 from ..config import Settings
 from ..detector.errors import DetectionError
 from . import aws
+from .errors import JobNotFound, JobsUnavailable
 
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")  # 128 random bits, lowercase hex
 REQUEST_NAME, IMAGE_NAME, RESULT_NAME = "job.json", "image", "result.json"
-
-
-class JobsUnavailable(DetectionError):
-    """Jobs are not configured (no JOBS_BUCKET) or their storage cannot be reached."""
-
-    code = "jobs_unavailable"
-    http_status = 503
-
-
-class JobNotFound(DetectionError):
-    """No job with this id was ever created (or the id is malformed)."""
-
-    code = "not_found"
-    http_status = 404
 
 
 @dataclass(frozen=True)
@@ -92,8 +79,8 @@ def require_bucket(settings: Settings) -> str:
     return settings.jobs_bucket
 
 
-def create_job(s3: Any, settings: Settings, options: dict) -> tuple[str, dict, dict]:
-    """Store a new job's request; (job_id, stored request, presigned upload)."""
+def create_job(s3: Any, settings: Settings, options: dict) -> tuple[str, dict]:
+    """Store a new job's request; (job_id, presigned upload)."""
     bucket = require_bucket(settings)
     keys = JobKeys(settings.jobs_prefix, new_job_id())
     now = datetime.now(UTC)
@@ -119,7 +106,7 @@ def create_job(s3: Any, settings: Settings, options: dict) -> tuple[str, dict, d
         "max_bytes": settings.job_max_image_bytes,
         "expires_in": expires_s,
     }
-    return keys.job_id, request, upload
+    return keys.job_id, upload
 
 
 def read_job(s3: Any, settings: Settings, job_id: str) -> dict:

@@ -29,7 +29,7 @@ def post_job():
     settings = _settings()
     require_bucket(settings)  # 503 jobs_unavailable, naming JOBS_BUCKET, before anything else
     options = _parse_job_request(settings)
-    job_id, _, upload = create_job(aws.client("s3"), settings, options)
+    job_id, upload = create_job(aws.client("s3"), settings, options)
     link = url_for("jobs.get_job", job_id=job_id)
     body = {
         "job_id": job_id,
