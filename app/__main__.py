@@ -15,6 +15,7 @@ from .cli.detect import add_detect_command, detect_main
 from .cli.enqueue import add_enqueue_command, enqueue_main
 from .cli.serve import serve
 from .cli.submit import add_submit_command, submit_main
+from .cli.train import add_train_command, train_main
 from .cli.tune import add_tune_command, tune_main
 from .cli.work import add_work_command, work_main
 from .observability import configure_logging
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "4")))
     add_detect_command(commands)
     add_tune_command(commands)
+    add_train_command(commands)
     add_work_command(commands)
     add_enqueue_command(commands)
     add_submit_command(commands)
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return detect_main(args)
     if args.command == "tune":
         return tune_main(args)
+    if args.command == "train":
+        return train_main(args)
     if args.command == "work":
         return work_main(args)
     if args.command == "enqueue":

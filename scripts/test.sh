@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Install the dev requirements, then lint, run the whole test suite and build the docs site.
+# Install the dev and training requirements (torch: the train tests), then lint, run the whole test suite and build the docs site.
 # Models and data come from ../shared; tests that need them skip with a reason when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --dev
+scripts/setup.sh --dev --train
 # The demo-page tests (tests/test_pages.py) drive Debian's Chromium; install it where we may
 # (root with apt-get, as in CI). Elsewhere those tests skip and say why.
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -10,7 +10,9 @@ import sys
 from tests.conftest import REPO_ROOT, shared_path
 
 # Packages an HTTP request never needs; each costs tens to hundreds of ms at a cold start.
-NOT_ON_THE_HTTP_PATH = ("boto3", "botocore", "s3transfer", "pandas", "scipy", "matplotlib", "cv2")
+NOT_ON_THE_HTTP_PATH = (
+    "boto3", "botocore", "s3transfer", "pandas", "scipy", "matplotlib", "cv2", "torch", "tqdm",
+)  # fmt: skip
 
 CHILD = """
 import base64, io, json, sys
@@ -51,3 +53,17 @@ def test_import_handler_and_first_request_skip_unneeded_packages():
     loaded = {name.split(".")[0] for name in report["modules"]}
     assert "onnxruntime" in loaded and "flask" in loaded  # the check saw a real request
     assert loaded.isdisjoint(NOT_ON_THE_HTTP_PATH), loaded & set(NOT_ON_THE_HTTP_PATH)
+
+
+def test_only_app_training_imports_torch():
+    """torch is a training dependency (requirements-train.txt): no other package may need it."""
+    offenders = [
+        path.relative_to(REPO_ROOT).as_posix()
+        for path in sorted((REPO_ROOT / "app").rglob("*.py"))
+        if "training" not in path.parts
+        and any(
+            line.strip().startswith(("import torch", "from torch"))
+            for line in path.read_text(encoding="utf-8").splitlines()
+        )
+    ]
+    assert offenders == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +18,15 @@ class LabelError(ValueError):
 
 @dataclass(frozen=True)
 class LabelledImage:
-    """One image and every labelled object in it: (G, 4) float64 xyxy image px (any class)."""
+    """One image and every labelled object in it: (G, 4) float64 xyxy image px, and (G,) int64
+    class ids as the labels give them (YOLO class numbers, COCO category ids; tune ignores
+    them, train reads them)."""
 
     path: Path
     name: str  # the path relative to the images folder, for messages and tables
     image_wh: tuple[int, int]
     truth_xyxy: np.ndarray
+    truth_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def load_labels(images: list[tuple[Path, Path]], labels: Path) -> list[LabelledImage]:
@@ -65,10 +68,14 @@ def _yolo_labels(images: list[tuple[Path, Path]], folder: Path) -> list[Labelled
     for key, label_path in sorted(files.items()):
         path, relative = by_key[key]
         image_wh = _image_size(path)
-        rows = [_yolo_row(label_path, number, line) for number, line in _lines(label_path)]
+        lines = _lines(label_path)
+        rows = [_yolo_row(label_path, number, line) for number, line in lines]
         normalised = np.array(rows, np.float64).reshape(-1, 4)
         scale = np.array([*image_wh, *image_wh], np.float64)
-        found.append(LabelledImage(path, relative.as_posix(), image_wh, normalised * scale))
+        classes = np.array([_yolo_class(line) for _, line in lines], np.int64)
+        found.append(
+            LabelledImage(path, relative.as_posix(), image_wh, normalised * scale, classes)
+        )
     return found
 
 
@@ -97,6 +104,30 @@ def _yolo_row(path: Path, number: int, line: str) -> tuple[float, float, float, 
     )
 
 
+def _yolo_class(line: str) -> int:
+    """The class number a YOLO row starts with (-1 when it is not a number)."""
+    try:
+        return int(float(line.split()[0]))
+    except ValueError:
+        return -1
+
+
+def class_names(labels: Path) -> dict[int, str]:
+    """Class id -> name: `classes.txt` in a YOLO labels folder or beside it, or a COCO file's
+    categories; empty when the labels do not name their classes."""
+    if labels.is_file():
+        try:
+            data = json.loads(labels.read_text(encoding="utf-8"))
+            return {int(c["id"]): str(c["name"]) for c in data.get("categories", [])}
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise LabelError(f"{labels}: cannot read its categories ({exc})") from None
+    for candidate in (labels / "classes.txt", labels.parent / "classes.txt"):
+        if candidate.is_file():
+            names = [line.strip() for _, line in _lines(candidate)]
+            return dict(enumerate(names))
+    return {}
+
+
 def _image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the header, as displayed (EXIF orientation applied)."""
     try:
@@ -112,9 +143,11 @@ def _coco_labels(images: list[tuple[Path, Path]], path: Path) -> list[LabelledIm
         entries = {int(e["id"]): str(e["file_name"]) for e in data["images"]}
         annotations = [a for a in data.get("annotations", []) if not a.get("iscrowd", 0)]
         boxes_of: dict[int, list] = {image_id: [] for image_id in entries}
+        classes_of: dict[int, list] = {image_id: [] for image_id in entries}
         for a in annotations:
             x, y, w, h = (float(v) for v in a["bbox"])
             boxes_of[int(a["image_id"])].append((x, y, x + w, y + h))
+            classes_of[int(a["image_id"])].append(int(a.get("category_id", -1)))
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise LabelError(
             f"{path}: not a COCO detection JSON file ({type(exc).__name__}: {exc})"
@@ -131,7 +164,9 @@ def _coco_labels(images: list[tuple[Path, Path]], path: Path) -> list[LabelledIm
     for image_id, name in sorted(entries.items(), key=lambda item: item[1]):
         image_path, relative = known[name] if name in known else known[Path(name).name]
         truth = np.array(boxes_of[image_id], np.float64).reshape(-1, 4)
-        found.append(LabelledImage(image_path, relative.as_posix(), _image_size(image_path), truth))
+        classes = np.array(classes_of[image_id], np.int64)
+        wh = _image_size(image_path)
+        found.append(LabelledImage(image_path, relative.as_posix(), wh, truth, classes))
     return found
 
 

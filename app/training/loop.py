@@ -1,0 +1,146 @@
+"""The training loop: AdamW with a slower backbone, warm-up and cosine by progress (epochs or
+budget, whichever is nearer its end), an EMA of the weights scored every epoch, a checkpoint
+every epoch that --resume continues from."""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import epoch_views, render
+from .loss import cell_grid, yolox_loss
+
+LEARNING_RATE = 5e-4
+BACKBONE_LR_SHARE = 0.2  # the backbone learns 5x slower: it keeps what the base model knew
+WEIGHT_DECAY = 5e-4
+WARMUP_STEPS = 30
+MIN_LR_SHARE = 0.05
+MAX_GRAD_NORM = 10.0
+EMA_DECAY = 0.995
+EMA_RAMP_STEPS = 100
+
+
+@dataclass
+class State:
+    """Everything a checkpoint holds: where the run is and what it has learnt so far."""
+
+    epoch: int = 0
+    step: int = 0
+    elapsed_s: float = 0.0
+    best_ap: float = -1.0
+    best_epoch: int = 0
+    history: list = field(default_factory=list)  # per epoch: {epoch, loss, val_ap50, minutes}
+    ema: dict = field(default_factory=dict)
+    best: dict = field(default_factory=dict)
+    optimizer: dict = field(default_factory=dict)
+    rng: dict = field(default_factory=dict)
+    digest: str = ""
+
+
+def save_checkpoint(path: Path, model, state: State) -> None:
+    scratch = path.with_name(path.name + ".tmp")
+    torch.save({"model": model.state_dict(), "state": state.__dict__}, scratch)
+    scratch.replace(path)  # a run killed while saving keeps the previous checkpoint
+
+
+def load_checkpoint(path: Path, model) -> State:
+    saved = torch.load(path, weights_only=False)
+    model.load_state_dict(saved["model"])
+    return State(**saved["state"])
+
+
+def optimizer_for(model) -> torch.optim.Optimizer:
+    backbone = [p for k, p in model.params.items() if k in model.backbone_keys]
+    rest = [p for k, p in model.params.items() if k not in model.backbone_keys]
+    groups = [
+        {"params": backbone, "share": BACKBONE_LR_SHARE},
+        {"params": rest, "share": 1.0},
+    ]
+    return torch.optim.AdamW(groups, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+
+
+def learning_rate(step: int, progress: float) -> float:
+    warm = min(1.0, (step + 1) / WARMUP_STEPS)
+    cosine = MIN_LR_SHARE + (1 - MIN_LR_SHARE) * 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
+    return LEARNING_RATE * warm * cosine
+
+
+def update_ema(ema: dict, model, step: int) -> None:
+    decay = EMA_DECAY * (1 - math.exp(-step / EMA_RAMP_STEPS))
+    with torch.no_grad():
+        for key, param in model.params.items():
+            ema[key].mul_(decay).add_(param.detach(), alpha=1 - decay)
+
+
+@dataclass
+class Plan:
+    """What one run trains on and for how long."""
+
+    sources: list
+    views: list
+    positive: list
+    input_wh: tuple[int, int]
+    epochs: int
+    budget_s: float
+    batch: int
+    device: torch.device
+
+
+def batches(plan: Plan, rng: np.random.Generator):
+    """One epoch's batches: (B, 3, H, W) BGR 0-255 channels_last and the (K, 5) targets,
+    rendered one batch ahead on a second thread."""
+    order = epoch_views(plan.views, plan.positive, rng)
+    seeds = rng.integers(0, 2**31, len(order))
+
+    def make(start: int):
+        pairs = [
+            render(view, plan.sources[view.source], plan.input_wh, np.random.default_rng(seed))
+            for view, seed in zip(order[start : start + plan.batch], seeds[start:], strict=False)
+        ]
+        images = np.stack([canvas[..., ::-1] for canvas, _ in pairs]).transpose(0, 3, 1, 2)
+        x = torch.from_numpy(np.ascontiguousarray(images)).float()
+        return x, [torch.from_numpy(t).float() for _, t in pairs]
+
+    starts = list(range(0, len(order) - plan.batch + 1, plan.batch)) or [0]
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(make, starts[0])
+        for index in range(len(starts)):
+            ready = pending.result()
+            if index + 1 < len(starts):
+                pending = pool.submit(make, starts[index + 1])
+            yield ready
+
+
+def train_epoch(model, optimizer, plan: Plan, state: State, rng, deadline_s: float, tick) -> float:
+    """One epoch (or until deadline_s of run time); returns the mean loss. tick(loss) after
+    each step, for the progress bar."""
+    grid, stride = cell_grid(plan.input_wh, plan.device)
+    steps_per_epoch = max(1, len(epoch_views(plan.views, plan.positive, rng)) // plan.batch)
+    total_steps = plan.epochs * steps_per_epoch
+    losses = []
+    started, before = time.perf_counter(), state.elapsed_s
+    model.train()
+    for x, targets in batches(plan, rng):
+        progress = max(state.step / total_steps, state.elapsed_s / plan.budget_s)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(state.step, progress) * group["share"]
+        x = x.to(plan.device).contiguous(memory_format=torch.channels_last)
+        loss, _ = yolox_loss(model(x), [t.to(plan.device) for t in targets], grid, stride)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+        optimizer.step()
+        state.step += 1
+        update_ema(state.ema, model, state.step)
+        losses.append(loss.item())
+        state.elapsed_s = before + time.perf_counter() - started
+        tick(float(np.mean(losses[-20:])))
+        if state.elapsed_s >= deadline_s:
+            break
+    return float(np.mean(losses)) if losses else float("nan")

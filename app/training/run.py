@@ -1,0 +1,196 @@
+"""One `train` run: the base model imported, the data and its split prepared, epochs trained
+and scored, and the best epoch's EMA weights written as an ONNX model the server loads."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from ..detector import load_model
+from ..detector.cpus import usable_cpus
+from ..tuning.labels import LabelledImage
+from .classes import ClassPlan
+from .data import has_boxes, load_source, render, source_views
+from .export import check_export, metadata, to_onnx
+from .graph import LayoutError, YoloxGraph
+from .loop import Plan, State, load_checkpoint, optimizer_for, save_checkpoint, train_epoch
+from .validate import sliced_ap50
+
+BATCH = 16
+CHECK_SAMPLES = 4  # tiles the export is checked on against torch
+
+
+@dataclass
+class Job:
+    """A prepared run: the base graph, the classes, the images on each side of the split."""
+
+    base_path: Path
+    base: onnx.ModelProto
+    classes: ClassPlan
+    train: list[LabelledImage]
+    val: list[LabelledImage]
+    extra: list[tuple[LabelledImage, np.ndarray, np.ndarray]]  # distilled: image, boxes, classes
+    out: Path
+    epochs: int
+    budget_s: float
+    command: str
+    resume: bool
+
+
+def setup_torch() -> torch.device:
+    """Denormals flushed (the backward pass runs 2-15x slower on them), one thread per CPU."""
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(usable_cpus())
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def import_base(path: Path) -> tuple[onnx.ModelProto, tuple[str, ...], tuple[int, int]]:
+    """The base graph, its class names and input size; LayoutError for a layout train lacks."""
+    model = load_model(path)
+    if model.info.layout.name != "yolox":
+        raise LayoutError(
+            f"{path.name} has the {model.info.layout.name} layout; train takes YOLOX-layout "
+            "ONNX models (output [1, N, 5+C] over strides 8/16/32)"
+        )
+    return onnx.load(str(path)), model.info.class_names, model.info.input_wh
+
+
+def data_digest(images: list[LabelledImage]) -> str:
+    digest = hashlib.sha256()
+    for image in images:
+        digest.update(image.name.encode())
+        digest.update(hashlib.sha256(image.path.read_bytes()).digest())
+        digest.update(np.ascontiguousarray(image.truth_xyxy, np.float64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def build_plan(job: Job, input_wh, device) -> Plan:
+    sources = []
+    for image in job.train:
+        boxes, classes = job.classes.relabel(image)
+        sources.append(load_source(image.path, boxes, classes, image.name, input_wh))
+    for image, boxes, classes in job.extra:
+        sources.append(load_source(image.path, boxes, classes, image.name, input_wh))
+    views = [v for i, s in enumerate(sources) for v in source_views(i, s, input_wh)]
+    positive = [has_boxes(v, sources[v.source]) for v in views]
+    return Plan(sources, views, positive, input_wh, job.epochs, job.budget_s, BATCH, device)
+
+
+def run_training(job: Job, progress, say) -> dict:
+    """Train, keep the best epoch's EMA weights, write job.out; returns the training record."""
+    device = setup_torch()
+    _, _, input_wh = import_base(job.base_path)
+    model = YoloxGraph(job.base, job.classes.sources).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    plan = build_plan(job, input_wh, device)
+    digest = data_digest(job.train + job.val)
+    checkpoint = job.out.with_name(job.out.name + ".ckpt")
+    optimizer = optimizer_for(model)
+    state = State(digest=digest)
+    if job.resume and checkpoint.is_file():
+        state = load_checkpoint(checkpoint, model)
+        if state.digest != digest:
+            raise ValueError(f"{checkpoint}: made from other images or labels; drop --resume")
+        optimizer.load_state_dict(state.optimizer)
+        say(f"resuming after epoch {state.epoch} ({state.elapsed_s / 60:.1f} min trained)")
+    else:
+        state.ema = {k: p.detach().clone() for k, p in model.params.items()}
+    rng = np.random.default_rng(state.epoch)
+    truths = [job.classes.relabel(image)[0] for image in job.val]
+    record = {
+        "base": job.base_path.name,
+        "data_digest": digest,
+        "command": job.command,
+        "classes": list(job.classes.names),
+        "train_images": len(job.train),
+        "val_images": [im.name for im in job.val],
+    }
+    bar = progress(job.epochs, state.epoch)
+    reserve_s = 0.0
+    while state.epoch < job.epochs and state.elapsed_s < job.budget_s - reserve_s:
+        loss = train_epoch(
+            model,
+            optimizer,
+            plan,
+            state,
+            rng,
+            job.budget_s - reserve_s,
+            lambda value: bar.step(value),
+        )
+        started = time.perf_counter()
+        ap = (
+            _score(job, model, state.ema, truths, record, plan.input_wh)
+            if job.val
+            else float("nan")
+        )
+        reserve_s = time.perf_counter() - started + 5.0
+        state.elapsed_s += reserve_s - 5.0
+        state.epoch += 1
+        state.history.append(
+            {
+                "epoch": state.epoch,
+                "loss": round(loss, 4),
+                "val_ap50": round(ap, 4),
+                "minutes": round(state.elapsed_s / 60, 2),
+            }
+        )
+        if not job.val or ap > state.best_ap:
+            state.best_ap, state.best_epoch = ap, state.epoch
+            state.best = {k: v.clone() for k, v in state.ema.items()}
+        state.optimizer = optimizer.state_dict()
+        save_checkpoint(checkpoint, model, state)
+        bar.epoch_done(state.epoch, loss, ap)
+    bar.close()
+    return _write(job, model, state, plan, record)
+
+
+def _with_weights(model: YoloxGraph, weights: dict) -> YoloxGraph:
+    clone = copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
+    with torch.no_grad():
+        for key, value in weights.items():
+            clone.params[key].copy_(value)
+    return clone.eval()
+
+
+def _score(job: Job, model, weights: dict, truths, record, input_wh) -> float:
+    """AP50 of these weights through the server's pipeline, on the held-out images."""
+    scored = _with_weights(model, weights)
+    data = to_onnx(job.base, scored, metadata(job.classes.names, input_wh, record))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "epoch.onnx"
+        path.write_bytes(data)
+        return sliced_ap50(path, job.val, truths)
+
+
+def _write(job: Job, model, state: State, plan: Plan, record: dict) -> dict:
+    best = _with_weights(model, state.best or state.ema)
+    record |= {
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch,
+        "val_ap50": None if not job.val else round(state.best_ap, 4),
+        "history": state.history,
+        "minutes": round(state.elapsed_s / 60, 2),
+    }
+    data = to_onnx(job.base, best, metadata(job.classes.names, plan.input_wh, record))
+    rng = np.random.default_rng(0)
+    picks = [plan.views[i] for i in rng.permutation(len(plan.views))[:CHECK_SAMPLES]]
+    canvases = [render(v, plan.sources[v.source], plan.input_wh, None)[0] for v in picks]
+    samples = torch.from_numpy(
+        np.stack([c[..., ::-1] for c in canvases]).transpose(0, 3, 1, 2).copy()
+    )
+    record["export_max_abs_diff"] = check_export(data, best, samples.float())
+    data = to_onnx(job.base, best, metadata(job.classes.names, plan.input_wh, record))
+    scratch = job.out.with_name(job.out.name + ".tmp")
+    scratch.write_bytes(data)
+    os.replace(scratch, job.out)
+    return json.loads(json.dumps(record))

@@ -1,0 +1,121 @@
+"""`small-object-detect train`: a short run on 6 shared aerial images whose model the server
+loads and serves with the labels in its metadata; --resume; the budget; one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import onnx
+import pytest
+
+from app import create_app
+from app.__main__ import main
+from app.cli.train import INSTALL_HINT, add_train_command, run_train
+from tests.conftest import b64, shared_path
+
+pytest.importorskip("torch", reason="torch is not installed (scripts/setup.sh --train)")
+
+# Two scenes of each kind: one held out by --val-fraction 0.3 (the DJI-00760 frames).
+SUBSET = (
+    "DJI-00760-00001.jpg", "DJI-00760-00022.jpg", "DJI_0005-0019.jpg", "DJI_0005-0124.jpg",
+    "MOS155.png", "MOS82.png",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def aerial6(tmp_path_factory):
+    source = shared_path("data", "aerial-cars-sample")
+    root = tmp_path_factory.mktemp("aerial6")
+    for folder in ("images", "labels"):
+        (root / folder).mkdir()
+    for name in SUBSET:
+        shutil.copy(source / "images" / name, root / "images" / name)
+        stem = name.rsplit(".", 1)[0]
+        shutil.copy(source / "labels" / f"{stem}.txt", root / "labels" / f"{stem}.txt")
+    shutil.copy(source / "classes.txt", root / "classes.txt")
+    return root
+
+
+def train(root, out, *extra: str) -> tuple[int, str, str]:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_train_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["train", str(root / "images"), "--labels", str(root / "labels"), "--out", str(out),
+         "--base", str(shared_path("models", "yolox_nano.onnx")), "--val-fraction", "0.3",
+         "--classes", "vehicle=car+truck+bus+minibus", *extra]
+    )  # fmt: skip
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run_train(args, stdout, stderr, "small-object-detect train (test)")
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def record_of(path) -> dict:
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    return json.loads(meta["training"])
+
+
+@pytest.fixture(scope="module")
+def trained(aerial6, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "vehicles.onnx"
+    code, stdout, stderr = train(aerial6, out, "--epochs", "2", "--budget-minutes", "1.5")
+    assert code == 0, stderr
+    return out, stdout
+
+
+def test_the_trained_model_is_served_with_its_labels(trained):
+    out, stdout = trained
+    assert "held out (DJI-00760-00001.jpg, DJI-00760-00022.jpg)" in stdout
+    record = record_of(out)
+    assert record["classes"] == ["vehicle"] and record["base"] == "yolox_nano.onnx"
+    assert record["epochs"] == 2 and len(record["history"]) == 2
+    assert 0 <= record["val_ap50"] <= 1 and record["export_max_abs_diff"] < 2e-3
+    client = create_app({"model_path": out}).test_client()
+    image = shared_path("data", "demo", "small-vehicles1.jpeg").read_bytes()
+    body = client.post("/detect", json={"image": b64(image), "confidence": 0.01}).get_json()
+    assert body["detections"], body
+    assert {d["label"] for d in body["detections"]} == {"vehicle"}
+
+
+def test_resume_continues_the_killed_run(trained, aerial6, tmp_path):
+    out, _ = trained
+    copy = tmp_path / "vehicles.onnx"
+    shutil.copy(out.with_name(out.name + ".ckpt"), tmp_path / "vehicles.onnx.ckpt")
+    code, stdout, stderr = train(aerial6, copy, "--epochs", "3", "--resume")
+    assert code == 0, stderr
+    assert "resuming after epoch 2" in stdout
+    history = record_of(copy)["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[:2] == record_of(out)["history"]
+
+
+def test_the_budget_stops_training(aerial6, tmp_path):
+    out = tmp_path / "short.onnx"
+    code, _, stderr = train(aerial6, out, "--epochs", "50", "--budget-minutes", "0.05")
+    assert code == 0, stderr
+    record = record_of(out)
+    assert record["epochs"] == 1  # the first epoch was cut at the budget, then scored
+
+
+def test_a_base_of_another_layout_is_refused_in_one_line(aerial6, tmp_path):
+    code, _, stderr = train(aerial6, tmp_path / "x.onnx", "--base",
+                            str(shared_path("models", "yolov8n_int8.onnx")))  # fmt: skip
+    assert code == 2
+    assert stderr.count("\n") == 1 and "train takes YOLOX-layout ONNX models" in stderr
+    assert "ultralytics" in stderr
+
+
+def test_without_torch_it_says_how_to_install(monkeypatch, capsys, aerial6):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    code = main(["train", str(aerial6 / "images"), "--labels", str(aerial6 / "labels")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"error: {INSTALL_HINT}\n"
+    assert "scripts/setup.sh --train" in err
