@@ -61,7 +61,10 @@ def record_of(path) -> dict:
 @pytest.fixture(scope="module")
 def trained(aerial6, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "vehicles.onnx"
-    code, stdout, stderr = train(aerial6, out, "--epochs", "2", "--budget-minutes", "1.5")
+    demo = str(shared_path("data", "demo"))  # two unlabelled pictures: the distillation path
+    code, stdout, stderr = train(
+        aerial6, out, "--epochs", "2", "--budget-minutes", "1.5", "--distill", demo
+    )
     assert code == 0, stderr
     return out, stdout
 
@@ -69,9 +72,11 @@ def trained(aerial6, tmp_path_factory):
 def test_the_trained_model_is_served_with_its_labels(trained):
     out, stdout = trained
     assert "held out (DJI-00760-00001.jpg, DJI-00760-00022.jpg)" in stdout
+    assert "2 other images to distil the base model on" in stdout
     record = record_of(out)
     assert record["classes"] == ["vehicle"] and record["base"] == "yolox_nano.onnx"
     assert record["epochs"] == 2 and len(record["history"]) == 2
+    assert record["distill_images"] == 2
     assert 0 <= record["val_ap50"] <= 1 and record["export_max_abs_diff"] < 2e-3
     client = create_app({"model_path": out}).test_client()
     image = shared_path("data", "demo", "small-vehicles1.jpeg").read_bytes()

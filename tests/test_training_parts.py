@@ -161,3 +161,20 @@ def base_graph():
 
     proto = onnx.load(str(shared_path("models", "yolox_nano.onnx")))
     return lambda sources: YoloxGraph(proto, sources)
+
+
+def test_distillation_pulls_the_student_to_the_teacher():
+    from app.training.loss import distill_loss
+
+    teacher = torch.zeros(1, 4, 85)
+    teacher[0, :, 4] = torch.tensor([0.9, 0.9, 0.01, 0.01])  # objects at the first two cells
+    teacher[0, :2, 5 + 2] = 0.8  # a car there (base class 2)
+    teacher[0, :2, :4] = torch.tensor([0.5, 0.5, 1.0, 1.0])
+    logit = torch.logit(teacher[..., 4:].clamp(1e-4, 1 - 1e-4))
+    copied = torch.cat([teacher[..., :4], logit[..., :1], logit[..., 3:4]], -1)  # class 0 <- car
+    unlike = torch.zeros(1, 4, 6, requires_grad=True)
+    assert distill_loss(copied, teacher, [[2]]) < distill_loss(unlike.detach(), teacher, [[2]])
+    distill_loss(unlike, teacher, [[2]]).backward()
+    assert unlike.grad[0, 0, 4] < 0 and unlike.grad[0, 3, 4] > 0  # obj up where it sees one
+    assert unlike.grad[0, 0, 5] < 0  # the class that starts from car follows car
+    assert unlike.grad[0, 0, :4].abs().sum() > 0 and unlike.grad[0, 3, :4].abs().sum() == 0

@@ -77,7 +77,7 @@ def add_train_command(commands) -> None:
         action="append",
         default=[],
         help="a folder of unlabelled images of other kinds: the base model's "
-        "confident boxes there are learnt too, so it forgets less (repeatable)",
+        "predictions there are learnt too (distillation), so it forgets less (repeatable)",
     )
     cmd.add_argument(
         "--progress",
@@ -103,7 +103,6 @@ def prepare(args: argparse.Namespace, command: str, say):
     """The job to run (everything checked before any training starts)."""
     from ..training.classes import plan_classes
     from ..training.run import Job, import_base
-    from ..training.teacher import teacher_targets
     from ..training.validate import split_by_scene
 
     _check(args)
@@ -116,12 +115,15 @@ def prepare(args: argparse.Namespace, command: str, say):
     for line in classes.notes:
         say(f"classes: {line}")
     train, val = split_by_scene(labelled, args.val_fraction)
-    extra = teacher_targets(base_path, find_images(args.distill), classes) if args.distill else []
+    distill = [path for path, _ in find_images(args.distill)] if args.distill else []
+    if distill and not any(classes.sources):
+        say("distill: ignored, no trained class starts from a class of the base model")
+        distill = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
     say(
         f"base {base_path.name}; classes {', '.join(classes.names)}; {len(train)} training "
         f"images, {len(val)} held out ({', '.join(im.name for im in val) or 'none'}); "
-        f"{sum(len(b) for _, b, _ in extra)} distilled boxes on {len(extra)} other images"
+        f"{len(distill)} other images to distil the base model on"
     )
     return Job(
         base_path,
@@ -129,7 +131,7 @@ def prepare(args: argparse.Namespace, command: str, say):
         classes,
         train,
         val,
-        extra,
+        distill,
         args.out,
         args.epochs,
         60 * args.budget_minutes,
@@ -161,7 +163,7 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, command:
         return 2
     show = stderr.isatty() if args.progress is None else args.progress
     record = run_training(
-        job, lambda epochs, done: Progress(epochs, done, job.budget_s, show=show), say
+        job, lambda epochs, done, left_s: Progress(epochs, done, left_s, show=show), say
     )
     for row in record["history"]:
         say(

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .data import epoch_views, render
-from .loss import cell_grid, yolox_loss
+from .loss import cell_grid, distill_loss, yolox_loss
 
 LEARNING_RATE = 5e-4
 BACKBONE_LR_SHARE = 0.2  # the backbone learns 5x slower: it keeps what the base model knew
@@ -24,6 +24,7 @@ MIN_LR_SHARE = 0.05
 MAX_GRAD_NORM = 10.0
 EMA_DECAY = 0.995
 EMA_RAMP_STEPS = 100
+DISTILL_SHARE = 0.25  # of an epoch's samples, views of the --distill images
 
 
 @dataclass
@@ -49,8 +50,8 @@ def save_checkpoint(path: Path, model, state: State) -> None:
     scratch.replace(path)  # a run killed while saving keeps the previous checkpoint
 
 
-def load_checkpoint(path: Path, model) -> State:
-    saved = torch.load(path, weights_only=False)
+def load_checkpoint(path: Path, model, device: torch.device) -> State:
+    saved = torch.load(path, weights_only=False, map_location=device)
     model.load_state_dict(saved["model"])
     return State(**saved["state"])
 
@@ -90,12 +91,28 @@ class Plan:
     budget_s: float
     batch: int
     device: torch.device
+    distill_views: list = field(default_factory=list)  # views of images without labels
+    teacher: torch.nn.Module | None = None  # the base model, frozen, for those views
+    class_sources: list = field(default_factory=list)  # ClassPlan.sources
+
+
+def epoch_order(plan: Plan, rng: np.random.Generator) -> list:
+    """One epoch's views: the labelled ones (epoch_views), plus --distill views drawn to make
+    DISTILL_SHARE of the epoch, shuffled together."""
+    order = epoch_views(plan.views, plan.positive, rng)
+    if plan.distill_views and plan.teacher is not None:
+        wanted = round(len(order) * DISTILL_SHARE / (1 - DISTILL_SHARE))
+        drawn = rng.integers(0, len(plan.distill_views), wanted)
+        order += [plan.distill_views[i] for i in drawn]
+        order = [order[i] for i in rng.permutation(len(order))]
+    return order
 
 
 def batches(plan: Plan, rng: np.random.Generator):
-    """One epoch's batches: (B, 3, H, W) BGR 0-255 channels_last and the (K, 5) targets,
-    rendered one batch ahead on a second thread."""
-    order = epoch_views(plan.views, plan.positive, rng)
+    """One epoch's batches: (B, 3, H, W) BGR 0-255, the (K, 5) targets and (B,) whether each
+    sample is a --distill view, rendered one batch ahead on a second thread."""
+    order = epoch_order(plan, rng)
+    distilled = {id(v) for v in plan.distill_views}
     seeds = rng.integers(0, 2**31, len(order))
 
     def make(start: int):
@@ -105,7 +122,9 @@ def batches(plan: Plan, rng: np.random.Generator):
         ]
         images = np.stack([canvas[..., ::-1] for canvas, _ in pairs]).transpose(0, 3, 1, 2)
         x = torch.from_numpy(np.ascontiguousarray(images)).float()
-        return x, [torch.from_numpy(t).float() for _, t in pairs]
+        chunk = order[start : start + plan.batch]
+        mask = torch.tensor([id(v) in distilled for v in chunk], dtype=torch.bool)
+        return x, [torch.from_numpy(t).float() for _, t in pairs], mask
 
     starts = list(range(0, len(order) - plan.batch + 1, plan.batch)) or [0]
     with ThreadPoolExecutor(1) as pool:
@@ -117,21 +136,38 @@ def batches(plan: Plan, rng: np.random.Generator):
             yield ready
 
 
+def step_loss(model, plan: Plan, x, targets, distilled, cells) -> torch.Tensor:
+    """YOLOX's loss on the labelled samples, plus distillation from the frozen base model on
+    the --distill ones."""
+    rows = model(x)
+    labelled = [
+        t.to(plan.device) for t, d in zip(targets, distilled.tolist(), strict=True) if not d
+    ]
+    loss = rows.sum() * 0
+    if labelled:
+        loss = loss + yolox_loss(rows[~distilled], labelled, *cells)[0]
+    if bool(distilled.any()):
+        with torch.no_grad():
+            taught = plan.teacher(x[distilled], logits=False)
+        loss = loss + distill_loss(rows[distilled], taught, plan.class_sources)
+    return loss
+
+
 def train_epoch(model, optimizer, plan: Plan, state: State, rng, deadline_s: float, tick) -> float:
     """One epoch (or until deadline_s of run time); returns the mean loss. tick(loss) after
     each step, for the progress bar."""
     grid, stride = cell_grid(plan.input_wh, plan.device)
-    steps_per_epoch = max(1, len(epoch_views(plan.views, plan.positive, rng)) // plan.batch)
+    steps_per_epoch = max(1, len(epoch_order(plan, np.random.default_rng(0))) // plan.batch)
     total_steps = plan.epochs * steps_per_epoch
     losses = []
     started, before = time.perf_counter(), state.elapsed_s
     model.train()
-    for x, targets in batches(plan, rng):
+    for x, targets, distilled in batches(plan, rng):
         progress = max(state.step / total_steps, state.elapsed_s / plan.budget_s)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(state.step, progress) * group["share"]
         x = x.to(plan.device).contiguous(memory_format=torch.channels_last)
-        loss, _ = yolox_loss(model(x), [t.to(plan.device) for t in targets], grid, stride)
+        loss = step_loss(model, plan, x, targets, distilled.to(plan.device), (grid, stride))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)

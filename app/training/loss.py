@@ -13,6 +13,7 @@ TOPK_IOUS = 10  # dynamic k: the sum of a box's 10 best IoUs, rounded down
 BOX_WEIGHT = 5.0  # YOLOX's weight of the box loss
 IOU_COST = 3.0
 OUTSIDE_COST = 1e5  # a cell outside both the box and its centre region is never picked first
+DISTILL_BOX_SCORE = 0.3  # the teacher's boxes are learnt where its score reaches this
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,12 @@ def simota(
     rows: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor, grid, stride
 ) -> Assignment:
     """Assign one image's (N, 5+C) rows to its (G, 4) xyxy boxes of (G,) classes."""
-    n = rows.shape[0]
-    none = Assignment(torch.zeros(n, dtype=torch.bool), torch.zeros(0, dtype=torch.long), None)
+    n, device = rows.shape[0], rows.device
+    none = Assignment(
+        torch.zeros(n, dtype=torch.bool, device=device),
+        torch.zeros(0, dtype=torch.long, device=device),
+        None,
+    )
     if len(boxes) == 0:
         return none
     centre = (grid + 0.5) * stride  # (N, 2)
@@ -88,9 +93,10 @@ def simota(
     matching = _dynamic_k(cost, ious, both.sum(1))
     fg_cand = matching.any(0)
     box_index = cost[:, fg_cand].argmin(0)
-    fg = torch.zeros(n, dtype=torch.bool)
+    fg = torch.zeros(n, dtype=torch.bool, device=device)
     fg[candidate.nonzero().squeeze(1)[fg_cand]] = True
-    return Assignment(fg, box_index, ious[:, fg_cand][box_index, torch.arange(len(box_index))])
+    columns = torch.arange(len(box_index), device=device)
+    return Assignment(fg, box_index, ious[:, fg_cand][box_index, columns])
 
 
 def _dynamic_k(cost: torch.Tensor, ious: torch.Tensor, central: torch.Tensor) -> torch.Tensor:
@@ -137,3 +143,27 @@ def yolox_loss(
     cls = torch.cat(cls_losses).sum() / num_fg if cls_losses else rows.sum() * 0
     total = BOX_WEIGHT * box + obj + cls
     return total, {"box": box.item(), "obj": obj.item(), "cls": cls.item(), "fg": num_fg}
+
+
+def distill_loss(
+    rows: torch.Tensor, teacher: torch.Tensor, sources: list[list[int]]
+) -> torch.Tensor:
+    """Dense distillation on images without labels: (B, N, 5+C) student logits against the
+    base model's (B, N, 5+80) probabilities. Objectness follows the teacher's everywhere;
+    class k follows the best of its base classes sources[k], weighted by the teacher's
+    objectness; boxes follow the teacher's where it is confident. Classes without sources
+    learn nothing here. Normalised by the teacher's total objectness."""
+    obj_t = teacher[..., 4]
+    obj = functional.binary_cross_entropy_with_logits(rows[..., 4], obj_t, reduction="sum")
+    norm = max(1.0, float(obj_t.sum()))
+    taught = [k for k, picked in enumerate(sources) if picked]
+    if not taught:
+        return obj / norm
+    cls_t = torch.stack([teacher[..., [5 + i for i in sources[k]]].amax(-1) for k in taught], -1)
+    cls = functional.binary_cross_entropy_with_logits(
+        rows[..., [5 + k for k in taught]], cls_t, reduction="none"
+    )
+    cls = (cls * obj_t[..., None]).sum()
+    confident = (obj_t * cls_t.amax(-1)) >= DISTILL_BOX_SCORE
+    box = (rows[..., :4] - teacher[..., :4]).abs()[confident].sum()
+    return (obj + cls + box) / norm

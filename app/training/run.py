@@ -39,7 +39,7 @@ class Job:
     classes: ClassPlan
     train: list[LabelledImage]
     val: list[LabelledImage]
-    extra: list[tuple[LabelledImage, np.ndarray, np.ndarray]]  # distilled: image, boxes, classes
+    distill: list[Path]  # images without labels, learnt from the frozen base model
     out: Path
     epochs: int
     budget_s: float
@@ -74,31 +74,37 @@ def data_digest(images: list[LabelledImage]) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_plan(job: Job, input_wh, device) -> Plan:
+def build_plan(job: Job, input_wh, device, base_classes: int) -> Plan:
     sources = []
     for image in job.train:
         boxes, classes = job.classes.relabel(image)
         sources.append(load_source(image.path, boxes, classes, image.name, input_wh))
-    for image, boxes, classes in job.extra:
-        sources.append(load_source(image.path, boxes, classes, image.name, input_wh))
     views = [v for i, s in enumerate(sources) for v in source_views(i, s, input_wh)]
     positive = [has_boxes(v, sources[v.source]) for v in views]
-    return Plan(sources, views, positive, input_wh, job.epochs, job.budget_s, BATCH, device)
+    plan = Plan(sources, views, positive, input_wh, job.epochs, job.budget_s, BATCH, device)
+    for path in job.distill:
+        sources.append(load_source(path, [], [], path.name, input_wh))
+        plan.distill_views += source_views(len(sources) - 1, sources[-1], input_wh)
+    if job.distill:
+        teacher = YoloxGraph(job.base, [[i] for i in range(base_classes)]).to(device).eval()
+        plan.teacher = teacher.to(memory_format=torch.channels_last).requires_grad_(False)
+        plan.class_sources = job.classes.sources
+    return plan
 
 
 def run_training(job: Job, progress, say) -> dict:
     """Train, keep the best epoch's EMA weights, write job.out; returns the training record."""
     device = setup_torch()
-    _, _, input_wh = import_base(job.base_path)
+    _, base_names, input_wh = import_base(job.base_path)
     model = YoloxGraph(job.base, job.classes.sources).to(device)
     model = model.to(memory_format=torch.channels_last)
-    plan = build_plan(job, input_wh, device)
+    plan = build_plan(job, input_wh, device, len(base_names))
     digest = data_digest(job.train + job.val)
     checkpoint = job.out.with_name(job.out.name + ".ckpt")
     optimizer = optimizer_for(model)
     state = State(digest=digest)
     if job.resume and checkpoint.is_file():
-        state = load_checkpoint(checkpoint, model)
+        state = load_checkpoint(checkpoint, model, device)
         if state.digest != digest:
             raise ValueError(f"{checkpoint}: made from other images or labels; drop --resume")
         optimizer.load_state_dict(state.optimizer)
@@ -113,9 +119,10 @@ def run_training(job: Job, progress, say) -> dict:
         "command": job.command,
         "classes": list(job.classes.names),
         "train_images": len(job.train),
+        "distill_images": len(job.distill),
         "val_images": [im.name for im in job.val],
     }
-    bar = progress(job.epochs, state.epoch)
+    bar = progress(job.epochs, state.epoch, job.budget_s - state.elapsed_s)
     reserve_s = 0.0
     while state.epoch < job.epochs and state.elapsed_s < job.budget_s - reserve_s:
         loss = train_epoch(
