@@ -92,8 +92,22 @@ def build_plan(job: Job, input_wh, device, base_classes: int) -> Plan:
     return plan
 
 
-def run_training(job: Job, progress, say) -> dict:
-    """Train, keep the best epoch's EMA weights, write job.out; returns the training record."""
+@dataclass
+class _Run:
+    """A run in progress: the model, its data, where it is, and what its record says."""
+
+    job: Job
+    model: YoloxGraph
+    plan: Plan
+    state: State
+    optimizer: torch.optim.Optimizer
+    checkpoint: Path
+    truths: list[np.ndarray]
+    record: dict
+
+
+def _start(job: Job, say) -> _Run:
+    """The model and data of a fresh run, or of the checkpointed one with --resume."""
     device = setup_torch()
     _, base_names, input_wh = import_base(job.base_path)
     model = YoloxGraph(job.base, job.classes.sources).to(device)
@@ -111,8 +125,6 @@ def run_training(job: Job, progress, say) -> dict:
         say(f"resuming after epoch {state.epoch} ({state.elapsed_s / 60:.1f} min trained)")
     else:
         state.ema = {k: p.detach().clone() for k, p in model.params.items()}
-    rng = np.random.default_rng(state.epoch)
-    truths = [job.classes.relabel(image)[0] for image in job.val]
     record = {
         "base": job.base_path.name,
         "data_digest": digest,
@@ -122,43 +134,49 @@ def run_training(job: Job, progress, say) -> dict:
         "distill_images": len(job.distill),
         "val_images": [im.name for im in job.val],
     }
+    truths = [job.classes.relabel(image)[0] for image in job.val]
+    return _Run(job, model, plan, state, optimizer, checkpoint, truths, record)
+
+
+def run_training(job: Job, progress, say) -> dict:
+    """Train, keep the best epoch's EMA weights, write job.out; returns the training record.
+
+    progress(epochs, epochs_done, budget_left_s) makes the bar (progress.Progress)."""
+    run = _start(job, say)
+    state = run.state
+    rng = np.random.default_rng(state.epoch)
     bar = progress(job.epochs, state.epoch, job.budget_s - state.elapsed_s)
-    reserve_s = 0.0
+    reserve_s = 0.0  # kept for scoring the last epoch: the last scoring's time
     while state.epoch < job.epochs and state.elapsed_s < job.budget_s - reserve_s:
-        loss = train_epoch(
-            model,
-            optimizer,
-            plan,
-            state,
-            rng,
-            job.budget_s - reserve_s,
-            lambda value: bar.step(value),
-        )
+        deadline_s = job.budget_s - reserve_s
+        loss = train_epoch(run.model, run.optimizer, run.plan, state, rng, deadline_s, bar.step)
         started = time.perf_counter()
-        ap = (
-            _score(job, model, state.ema, truths, record, plan.input_wh)
-            if job.val
-            else float("nan")
-        )
+        ap = _score(run, state.ema) if job.val else float("nan")
         reserve_s = time.perf_counter() - started + 5.0
         state.elapsed_s += reserve_s - 5.0
-        state.epoch += 1
-        state.history.append(
-            {
-                "epoch": state.epoch,
-                "loss": round(loss, 4),
-                "val_ap50": round(ap, 4),
-                "minutes": round(state.elapsed_s / 60, 2),
-            }
-        )
-        if not job.val or ap > state.best_ap:
-            state.best_ap, state.best_epoch = ap, state.epoch
-            state.best = {k: v.clone() for k, v in state.ema.items()}
-        state.optimizer = optimizer.state_dict()
-        save_checkpoint(checkpoint, model, state)
+        _end_epoch(run, loss, ap)
         bar.epoch_done(state.epoch, loss, ap)
     bar.close()
-    return _write(job, model, state, plan, record)
+    return _write(job, run.model, state, run.plan, run.record)
+
+
+def _end_epoch(run: _Run, loss: float, ap: float) -> None:
+    """Record the epoch, keep its EMA weights if they are the best so far, checkpoint."""
+    state = run.state
+    state.epoch += 1
+    state.history.append(
+        {
+            "epoch": state.epoch,
+            "loss": round(loss, 4),
+            "val_ap50": round(ap, 4),
+            "minutes": round(state.elapsed_s / 60, 2),
+        }
+    )
+    if not run.job.val or ap > state.best_ap:
+        state.best_ap, state.best_epoch = ap, state.epoch
+        state.best = {k: v.clone() for k, v in state.ema.items()}
+    state.optimizer = run.optimizer.state_dict()
+    save_checkpoint(run.checkpoint, run.model, state)
 
 
 def _with_weights(model: YoloxGraph, weights: dict) -> YoloxGraph:
@@ -169,14 +187,16 @@ def _with_weights(model: YoloxGraph, weights: dict) -> YoloxGraph:
     return clone.eval()
 
 
-def _score(job: Job, model, weights: dict, truths, record, input_wh) -> float:
+def _score(run: _Run, weights: dict) -> float:
     """AP50 of these weights through the server's pipeline, on the held-out images."""
-    scored = _with_weights(model, weights)
-    data = to_onnx(job.base, scored, metadata(job.classes.names, input_wh, record))
+    job = run.job
+    scored = _with_weights(run.model, weights)
+    meta = metadata(job.classes.names, run.plan.input_wh, run.record)
+    data = to_onnx(job.base, scored, meta)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "epoch.onnx"
         path.write_bytes(data)
-        return sliced_ap50(path, job.val, truths)
+        return sliced_ap50(path, job.val, run.truths)
 
 
 def _write(job: Job, model, state: State, plan: Plan, record: dict) -> dict:
