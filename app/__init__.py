@@ -1,14 +1,18 @@
 """Small-object detection API: the Flask app factory.
 
-The layers, one package each (dependencies point one way: adapters -> schemas -> detector):
+The layers, one package each (dependencies point one way: adapters -> service -> schemas ->
+detector; the contracts in pyproject.toml, checked by lint-imports, hold them there):
     app/detector/   the pure library: image bytes in, Detections out (no Flask, no AWS)
     app/schemas/    the request/response contract every entry point shares
+    app/service.py  the detection service: which model and settings, validation, the answer
     app/http/       the Flask side: views, jobs, OpenAPI, pages, DeepStack, uploads, auth
-    app/events/     the AWS event adapters: S3, SQS worker, IoT; job state in S3
+    app/events/     the AWS event adapters: S3, SQS worker, IoT
+    app/jobs/       job state in S3, shared by POST /jobs and the worker
+    app/aws.py      every boto3 client, one retry and timeout configuration, AWS error triage
     app/tuning/     pure: the settings search behind `tune` (AP50, model passes, k-fold)
     app/cli/        the command line: serve, detect, tune, model fetcher and optimiser
     app/config.py   one frozen Settings, read from the environment once
-    app/observability.py  logs and metrics
+    app/observability.py  logs and metrics (the Flask hooks: app/http/observability.py)
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ def create_app(
     from .http.deepstack import bp as deepstack_bp
     from .http.errors import register_error_handlers
     from .http.jobs import bp as jobs_bp
+    from .http.observability import init_observability
     from .http.openapi import bp as openapi_bp
     from .http.pages import bp as pages_bp
-    from .observability import init_observability
+    from .service import DetectionService
 
     settings = Settings.from_env(os.environ, test_config)
     if model is None:
@@ -64,6 +69,7 @@ def create_app(
     app.json.sort_keys = False
     app.extensions["settings"] = settings
     app.extensions["model"] = model
+    app.extensions["service"] = DetectionService(settings, model)
     register_error_handlers(app)
     install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)

@@ -99,7 +99,7 @@ def world(monkeypatch, yolox_model):
     (tests/test_jobs.py make_world)."""
     from moto import mock_aws
 
-    from app.events import aws
+    from app import aws
     from tests.aws_events import use_fake_credentials
     from tests.test_jobs import make_world
 

@@ -219,12 +219,12 @@ def test_health_and_model(client):
 
 
 def test_unexpected_errors_do_not_leak(yolox_model, demo_jpeg, monkeypatch):
-    import app.http.api
+    import app.service
 
     def explode(*args, **kwargs):
         raise RuntimeError("secret /var/task/internal/path detail")
 
-    monkeypatch.setattr(app.http.api, "detect_bytes", explode)
+    monkeypatch.setattr(app.service, "detect_bytes", explode)
     client = create_app(model=yolox_model).test_client()
     response = client.post("/detect", json={"image": b64(demo_jpeg)})
     assert response.status_code == 500

@@ -225,7 +225,7 @@ def test_an_internal_failure_is_500_without_internals(yolox_model, monkeypatch, 
     def crash(*args, **kwargs):
         raise RuntimeError("secret detail at /opt/model/internal.py")
 
-    monkeypatch.setattr("app.http.deepstack.detect_bytes", crash)
+    monkeypatch.setattr("app.service.detect_bytes", crash)
     app = create_app(model=yolox_model)
     response = app.test_client().post(
         "/v1/vision/detection",

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 from ..config import Settings
-from ..detector import DetectionError, Model, detect_bytes, load_model
-from ..schemas.detect import DETECT_FIELDS, detection_response, parse_detect_request
+from ..detector import DetectionError, load_model
+from ..schemas.detect import DETECT_FIELDS, DetectParams
+from ..service import DetectionService
 from .exports import WRITERS, make_writer
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -87,19 +88,9 @@ def request_payload(args: argparse.Namespace) -> dict:
     return payload
 
 
-def detect_file(path: Path, payload: dict, settings: Settings, model: Model) -> dict:
+def detect_file(path: Path, params: DetectParams, service: DetectionService) -> dict:
     """One image file -> the POST /detect response body."""
-    parsed = parse_detect_request(
-        payload,
-        settings,
-        model.info,
-        max_image_bytes=settings.max_image_bytes,
-        image_bytes=path.read_bytes(),
-    )
-    result = detect_bytes(
-        model, parsed.image_bytes, parsed.options, max_pixels=settings.max_image_pixels
-    )
-    return detection_response(result, model.info)
+    return service.detect(path.read_bytes(), params)
 
 
 def progress_line(done: int, total: int, elapsed_s: float, name: str, width: int = 24) -> str:
@@ -121,21 +112,22 @@ def run_detect(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             labels_path=settings.model_labels,
             threads=settings.model_threads,
         )
-        parse_detect_request(payload, settings, model.info, max_image_bytes=1, image_bytes=b"")
+        service = DetectionService(settings, model)
+        params = service.options(payload)  # once: a bad option stops before the first image
         writer = make_writer(args.format, args.out, model.info.class_names, stdout)
     except (UsageError, DetectionError, ValueError) as exc:
         stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
         return 2
     show = stderr.isatty() if args.progress is None else args.progress
-    return _detect_all(images, payload, settings, model, writer, stderr, show)
+    return _detect_all(images, params, service, writer, stderr, show)
 
 
-def _detect_all(images, payload, settings, model, writer, stderr: TextIO, show: bool) -> int:
+def _detect_all(images, params, service, writer, stderr: TextIO, show: bool) -> int:
     failed = detections = 0
     started = time.perf_counter()
     for done, (path, relative) in enumerate(images, 1):
         try:
-            body = detect_file(path, payload, settings, model)
+            body = detect_file(path, params, service)
         except (DetectionError, OSError) as exc:
             failed += 1
             reason = exc.message if isinstance(exc, DetectionError) else exc.strerror

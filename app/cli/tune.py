@@ -17,7 +17,7 @@ from ..config import Settings
 from ..detector import DetectionError, Model, detect_bytes, load_model
 from ..detector.cpus import usable_cpus
 from ..detector.postprocess import DetectOptions
-from ..schemas.detect import parse_detect_request
+from ..service import DetectionService
 from ..tuning.labels import LabelError, LabelledImage, load_labels
 from ..tuning.report import env_comments, env_text, folds_table, trials_table
 from ..tuning.search import TuneResult, tune
@@ -77,9 +77,7 @@ def class_payload(raw: str | None, model: Model) -> dict:
 
 def request_options(payload: dict, settings: Settings, model: Model) -> DetectOptions:
     """What POST /detect makes of this payload under these settings (defaults included)."""
-    return parse_detect_request(
-        payload, settings, model.info, max_image_bytes=1, image_bytes=b""
-    ).options
+    return DetectionService(settings, model).options(payload).options
 
 
 def defaults_setting(settings: Settings, model: Model) -> Setting:
