@@ -12,6 +12,9 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The layers (pyproject.toml [tool.importlinter]): e.g. app.http and app.events never import
+# each other, app.detector imports nothing else of the app.
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"
 # The docs site: --strict turns a broken link, anchor or missing page into a failure. Not with
 # --quiet: it hides the warnings from the strict count too, and the build then always passes.
