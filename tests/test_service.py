@@ -140,7 +140,7 @@ def test_without_a_model_every_call_raises_model_unavailable(demo_jpeg):
         lambda: service.model(),
         lambda: service.options({}),
         lambda: service.request({"image": b64(demo_jpeg)}),
-        lambda: service.detect(demo_jpeg, DetectParams(None)),  # type: ignore[arg-type]
+        lambda: service.detect(demo_jpeg, DetectParams(None, annotate=False)),  # type: ignore[arg-type]
     ]
     for call in calls:
         with pytest.raises(ModelError) as caught:

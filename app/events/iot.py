@@ -90,7 +90,7 @@ def _detect_message(message: IotMessage, service: DetectionService, s3: Any) -> 
             )
         parsed = service.request(fields)
         # Results stay detections-only; "annotate" is not refused on this path, only not drawn.
-        return service.detect(parsed.image_bytes, DetectParams(parsed.options))
+        return service.detect(parsed.image_bytes, DetectParams(parsed.options, annotate=False))
     if "image" in fields:
         raise InvalidRequest('Send either "image" or "s3" in a message, not both.')
     ref = _s3_ref(message.s3)
