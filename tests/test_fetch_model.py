@@ -17,11 +17,12 @@ import pytest
 from app.cli import fetch_model as fm
 from app.cli import model_source
 from app.cli.fetch_model import FetchError, FetchResult, fetch_model, main
+from tests.conftest import SHARED
 
 # Several read chunks, so the streaming size limit is exercised mid-transfer.
 PAYLOAD_BYTES = 200_000
 MODEL_PATH = "/model.onnx"
-CI_OFFLINE_COPY = fm.REPO_ROOT.parent / "shared" / "models" / "yolox_nano.onnx"
+CI_OFFLINE_COPY = SHARED / "models" / "yolox_nano.onnx"
 
 
 @dataclass
