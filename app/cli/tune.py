@@ -174,6 +174,7 @@ def run_tune(
         progress=on_progress,
         note=note,
     )
+    shown.total = shown.n  # what the budget skipped is in the notes; every pass that ran is done
     shown.close()
     return _finish(job, args, result, stdout, command, started)
 
