@@ -73,7 +73,7 @@ def create_app(
     register_error_handlers(app)
     install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)
-    for extra in (jobs_bp, deepstack_bp, openapi_bp, pages_bp):  # issue 7: the ecosystem routes
+    for extra in (jobs_bp, deepstack_bp, openapi_bp, pages_bp):  # the ecosystem routes
         app.register_blueprint(extra)
     init_observability(app, settings)
     return app

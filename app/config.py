@@ -33,7 +33,7 @@ class Settings:
     max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 100_000_000
-    # Observability (issue 7): EMF metrics on stdout ("auto": only on AWS Lambda).
+    # Observability: EMF metrics on stdout ("auto": only on AWS Lambda).
     metrics: str = "auto"
     metrics_namespace: str = "SmallObjectDetection"
 
@@ -58,7 +58,7 @@ class Settings:
     slicing_match_threshold: float = 0.5
     slicing_class_agnostic: bool = False
     max_tiles: int = DEFAULT_MAX_TILES
-    # API keys (issue 5): when either is set, every route but /health needs a key. Keys are
+    # API keys: when either is set, every route but /health needs a key. Keys are
     # secrets: kept out of repr() so that logging the settings cannot leak them.
     api_keys: str | None = dataclasses.field(default=None, repr=False)
     api_keys_ssm_parameter: str | None = None
@@ -270,7 +270,7 @@ def _check_topic_template(template: str) -> None:
         )
 
 
-# API keys (issue 5) -------------------------------------------------------------------------
+# API keys -------------------------------------------------------------------------------------
 MIN_API_KEY_CHARS = 16  # shorter keys can be guessed; API Gateway's own minimum is 20
 MAX_API_KEY_CHARS = 1024  # what app.auth reads of a presented key
 

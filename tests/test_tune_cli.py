@@ -3,6 +3,7 @@ the shared aerial images whose defaults score matches pycocotools through POST /
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 
@@ -141,3 +142,33 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert status == 2
     assert re.fullmatch(message + r".*\n", stderr)
     assert stdout == ""
+
+
+class Terminal(io.StringIO):
+    """stderr as an interactive shell has it: a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_counts_views_on_stderr_only(aerial_subset, model_path, tmp_path, capsys,
+                                                  monkeypatch):  # fmt: skip
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for name in SUBSET[:2]:
+        shutil.copy(aerial_subset / "images" / name, images / name)
+        label = name.rsplit(".", 1)[0] + ".txt"
+        shutil.copy(aerial_subset / "labels" / label, labels / label)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    status = main(["tune", str(images), "--labels", str(labels),
+                   "--budget-minutes", "0.05", "--model", model_path])  # fmt: skip
+    drawn, out = terminal.getvalue(), capsys.readouterr().out
+    bars = [part for part in drawn.split("\r") if "view" in part]
+    assert status == 0, drawn
+    assert "\r" not in out and "Winner: " in out
+    done, total = map(int, re.search(r"(\d+)/(\d+)", bars[-1]).groups())
+    assert len(bars) >= 2 and 0 < done == total  # ends complete: skipped passes are notes
+    notes = [line for line in drawn.split("\n") if "budget:" in line]
+    assert all(line.rsplit("\r", 1)[-1].startswith("budget:") for line in notes)

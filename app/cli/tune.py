@@ -22,6 +22,7 @@ from ..tuning.labels import LabelError, LabelledImage, load_labels
 from ..tuning.report import env_comments, env_text, folds_table, trials_table
 from ..tuning.search import TuneResult, tune
 from ..tuning.space import Setting, env_lines
+from . import progress
 from .detect import UsageError, find_images
 
 DEFAULT_BUDGET_MINUTES = 10.0
@@ -57,6 +58,7 @@ def add_tune_command(commands) -> None:
         action=argparse.BooleanOptionalAction,
         help="a progress bar on stderr (default: when stderr is a terminal)",
     )
+    cmd.set_defaults(func=tune_main)
 
 
 def class_payload(raw: str | None, model: Model) -> dict:
@@ -84,13 +86,6 @@ def defaults_setting(settings: Settings, model: Model) -> Setting:
     slicing = settings.slicing_defaults()
     tile_wh = slicing.tile_wh or model.info.input_wh
     return Setting(dataclasses.replace(slicing, tile_wh=tile_wh), settings.default_iou)
-
-
-def progress_bar(done: int, total: int, elapsed_s: float, label: str, width: int = 24) -> str:
-    filled = width if total == 0 else min(width, round(width * done / total))
-    minutes, seconds = divmod(int(elapsed_s), 60)
-    bar = "#" * filled + "." * (width - filled)
-    return f"[{bar}] {done}/{total} views {minutes}:{seconds:02d} {label}"
 
 
 def measured_ms(model: Model, images: list[LabelledImage], options, max_pixels: int) -> float:
@@ -150,18 +145,19 @@ def run_tune(
     except (UsageError, LabelError, DetectionError, ValueError) as exc:
         stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
         return 2
-    show = stderr.isatty() if args.progress is None else args.progress
+    show = progress.wanted(args.progress, stderr)
     _print_intro(job, args, stdout)
     stdout.flush()
+    # The total shrinks when the budget skips a tile geometry; the label names the pass.
+    shown = progress.bar(stderr, show=show, total=None, unit="view")
 
-    def progress(done: int, total: int, label: str) -> None:
-        if show:
-            line = progress_bar(done, total, time.perf_counter() - started, label)
-            stderr.write("\r" + line.ljust(100))
-            stderr.flush()
+    def on_progress(done: int, total: int, label: str) -> None:
+        shown.total = total
+        shown.set_postfix_str(label, refresh=False)
+        shown.update(done - shown.n)
 
     def note(line: str) -> None:
-        stderr.write(("\n" if show else "") + line + "\n")
+        progress.note(stderr, line)
 
     options = request_options(job.payload, job.settings, job.model)
     defaults = defaults_setting(job.settings, job.model)
@@ -173,11 +169,11 @@ def run_tune(
         defaults,
         budget_s=max(remaining_s, 1.0),
         workers=usable_cpus(),
-        progress=progress,
+        progress=on_progress,
         note=note,
     )
-    if show:
-        stderr.write("\n")
+    shown.total = shown.n  # what the budget skipped is in the notes; every pass that ran is done
+    shown.close()
     return _finish(job, args, result, stdout, command, started)
 
 
