@@ -41,6 +41,14 @@ class DetectRequest:
     annotate: bool = False
 
 
+@dataclass(frozen=True)
+class DetectParams:
+    """A request's options without its image (jobs, triggers and the CLI validate them first)."""
+
+    options: DetectOptions
+    annotate: bool = False
+
+
 def parse_json_body(raw: bytes) -> Any:
     """Strict JSON: UTF-8 (a leading BOM is tolerated), no NaN/Infinity, no duplicate keys,
     numbers that fit a double, nesting at most MAX_JSON_DEPTH deep."""
@@ -121,6 +129,20 @@ def parse_detect_request(
 
     image_bytes: an uploaded image (app/http/uploads.py); payload then holds only the options.
     """
+    params = _parse(payload, settings, model, image_required=image_bytes is None)
+    if image_bytes is None:
+        image_bytes = decode_base64_image(payload["image"], max_image_bytes)
+    return DetectRequest(image_bytes, params.options, annotate=params.annotate)
+
+
+def parse_detect_options(payload: Any, settings: Settings, model: ModelInfo | None) -> DetectParams:
+    """Validate a POST /detect body's options; an "image" in it is neither required nor read."""
+    return _parse(payload, settings, model, image_required=False)
+
+
+def _parse(
+    payload: Any, settings: Settings, model: ModelInfo | None, *, image_required: bool
+) -> DetectParams:
     if not isinstance(payload, dict):
         raise InvalidRequest('The JSON body must be an object with an "image" field.')
     unknown = sorted(set(payload) - set(DETECT_FIELDS))
@@ -132,7 +154,7 @@ def parse_detect_request(
             f"Unknown field(s): {named}{more}. Allowed: {', '.join(DETECT_FIELDS)}.",
             code="unknown_field",
         )
-    if "image" not in payload and image_bytes is None:
+    if image_required and "image" not in payload:
         raise InvalidRequest(
             'The field "image" (a base64-encoded image) is required.', code="missing_field"
         )
@@ -146,9 +168,7 @@ def parse_detect_request(
         agnostic=_boolean(payload, "agnostic", False),
         slicing=parse_slicing(payload.get("slicing"), settings.slicing_defaults()),
     )
-    if image_bytes is None:
-        image_bytes = decode_base64_image(payload["image"], max_image_bytes)
-    return DetectRequest(image_bytes, options, annotate=_boolean(payload, "annotate", False))
+    return DetectParams(options, annotate=_boolean(payload, "annotate", False))
 
 
 # Fields whose parsers read None as "absent": an explicit null is refused, as the schema says.
