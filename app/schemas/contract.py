@@ -59,8 +59,15 @@ def _inline(schema: dict, defs: dict[str, dict]) -> dict:
     return inlined
 
 
-# Every POST /detect option besides "image", by JSON field name.
-DETECT_OPTIONS: dict[str, dict[str, Any]] = request_schema(DetectOptionsRequest)["properties"]
+def __getattr__(name: str) -> Any:
+    """DETECT_OPTIONS: every POST /detect option besides "image", by JSON field name.
+
+    Derived on use, as all request schemas are: at import it would lengthen every cold start.
+    """
+    if name == "DETECT_OPTIONS":
+        return request_schema(DetectOptionsRequest)["properties"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Every POST /detect 200 field, by name; REQUIRED_RESPONSE_FIELDS are always present.
 DETECT_RESPONSE_PROPERTIES: dict[str, dict[str, Any]] = {
@@ -115,16 +122,7 @@ _JOB_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128 ra
 _TIME = {"type": "string", "format": "date-time"}
 _LINKS = _object({"self": {"type": "string", "description": "The path of the job."}})
 JOB_STATUSES = ("awaiting_upload", "queued", "done", "failed")
-JOB_SCHEMAS: dict[str, dict] = {
-    "JobRequest": _object(
-        {
-            "options": {
-                **request_schema(DetectOptionsRequest),
-                "description": "Any POST /detect field except image; validated now.",
-            }
-        },
-        [],
-    ),
+JOB_SCHEMAS: dict[str, dict] = {  # and JobRequest, from the request's declaration
     "JobUpload": _object(
         {
             "method": {"const": "POST"},
@@ -161,7 +159,6 @@ JOB_SCHEMAS: dict[str, dict] = {
 
 # The schemas that do not depend on the server; component_schemas() adds the rest.
 FIXED_SCHEMAS: dict[str, dict] = {
-    "DetectRequest": request_schema(DetectRequestBody),
     "DetectResponse": _object(DETECT_RESPONSE_PROPERTIES, REQUIRED_RESPONSE_FIELDS),
     "Detection": _object(
         {
@@ -228,11 +225,21 @@ def component_schemas(
         "labels": {"type": "array", "items": {"type": "string"}},
     }
     schemas = {"ModelSummary": _object(summary), "ModelDescription": _object(description)}
-    schemas = copy.deepcopy({**FIXED_SCHEMAS, **schemas})
+    schemas = {**_request_schemas(), **copy.deepcopy({**FIXED_SCHEMAS, **schemas})}
     job_options = schemas["JobRequest"]["properties"]["options"]["properties"]
     for options in (schemas["DetectRequest"]["properties"], job_options):
         _with_server_values(options, settings, model)
     return schemas
+
+
+def _request_schemas() -> dict[str, dict]:
+    """DetectRequest and JobRequest, derived from the request's declaration (fresh each time)."""
+    options = request_schema(DetectOptionsRequest)
+    options["description"] = "Any POST /detect field except image; validated now."
+    return {
+        "DetectRequest": request_schema(DetectRequestBody),
+        "JobRequest": _object({"options": options}, []),
+    }
 
 
 def _with_server_values(options: dict, settings: Settings, model: ModelInfo | None) -> None:
