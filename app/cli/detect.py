@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..config import Settings
+from ..config import Settings, settings_for_model
 from ..detector import DetectionError, Model, detect_bytes, load_model
 from ..schemas.detect import DETECT_FIELDS, detection_response, parse_detect_request
 from .exports import WRITERS, make_writer
@@ -121,6 +121,7 @@ def run_detect(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             labels_path=settings.model_labels,
             threads=settings.model_threads,
         )
+        settings = settings_for_model(settings, model.info)
         parse_detect_request(payload, settings, model.info, max_image_bytes=1, image_bytes=b"")
         writer = make_writer(args.format, args.out, model.info.class_names, stdout)
     except (UsageError, DetectionError, ValueError) as exc:
