@@ -73,9 +73,11 @@ class Settings:
     # secrets: kept out of repr() so that logging the settings cannot leak them.
     api_keys: str | None = dataclasses.field(default=None, repr=False)
     api_keys_ssm_parameter: str | None = None
-    # Fields the operator set (environment or overrides; from_env fills it): they win over a
-    # model's recommended settings (settings_for_model). Not an environment variable.
-    explicit: frozenset[str] = dataclasses.field(default=frozenset(), repr=False, compare=False)
+    # Fields the operator set (environment or overrides): they win over a model's recommended
+    # settings (settings_for_model). Set by from_env, so not an environment variable itself.
+    explicit: frozenset[str] = dataclasses.field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
     # Built once from the slicing_* fields above by __post_init__ (every request reads it).
     _slicing: SlicingOptions | None = dataclasses.field(
         default=None, init=False, repr=False, compare=False
@@ -153,15 +155,16 @@ class Settings:
         if unknown:
             raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
         values.update(overrides or {})
-        return cls(**values, explicit=frozenset(values))
+        return _with_explicit(cls(**values), frozenset(values))
+
+
+def _with_explicit(settings: Settings, explicit: frozenset[str]) -> Settings:
+    object.__setattr__(settings, "explicit", explicit)  # frozen: set once, as it is made
+    return settings
 
 
 # Environment variable -> field, for every field read from the environment.
-ENV_FIELDS = {
-    field.name.upper(): field.name
-    for field in dataclasses.fields(Settings)
-    if field.init and field.name != "explicit"
-}
+ENV_FIELDS = {f.name.upper(): f.name for f in dataclasses.fields(Settings) if f.init}
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(Settings)}
 # What a model may recommend in its metadata (`tune` writes them): request defaults only. The
 # operator's limits, paths, keys and buckets are never a model's to set.
@@ -210,11 +213,12 @@ def settings_for_model(settings: Settings, model: ModelInfo | None) -> Settings:
     fields = {name: ENV_FIELDS[name] for name in MODEL_SETTINGS}
     unset = {name: f for name, f in fields.items() if f not in settings.explicit}
     try:
-        return dataclasses.replace(settings, **parse_variables(recommended, unset))
+        served = dataclasses.replace(settings, **parse_variables(recommended, unset))
     except ConfigError as exc:
         raise ConfigError(
             f"The model {model.name} recommends an invalid setting: {exc.message}"
         ) from None
+    return _with_explicit(served, settings.explicit)
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
