@@ -39,8 +39,8 @@ def create_app(
     """
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
-    from .config import Settings
-    from .detector import ModelError, load_model
+    from .config import Settings, settings_for_model
+    from .detector import ConfigError, ModelError, load_model
     from .http.api import bp
     from .http.auth import install_auth
     from .http.deepstack import bp as deepstack_bp
@@ -64,6 +64,13 @@ def create_app(
             if fail_fast:
                 raise
             log.error("model unavailable: %s", exc.message)
+    try:  # the model's recommended settings, under what the operator set
+        settings = settings_for_model(settings, model.info if model else None)
+    except ConfigError as exc:  # a model we cannot configure is a model we cannot serve
+        if fail_fast:
+            raise
+        log.error("model unavailable: %s", exc.message)
+        model = None
     app = Flask(__name__, static_folder=None)  # app/http/pages.py serves the static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False

@@ -11,7 +11,8 @@ import pytest
 
 from app import create_app
 from app.__main__ import main
-from app.config import Settings
+from app.config import MODEL_SETTINGS, Settings
+from app.detector import load_model
 from tests.conftest import b64, shared_path
 from tests.evaluation import coco_scores, to_coco_predictions, yolo_labels_to_coco
 from tests.test_tuning_env import parse_env_file
@@ -109,6 +110,26 @@ def test_without_out_the_settings_are_printed(aerial_subset, model_path, capsys)
     assert set(printed) >= {"SLICING_TILE", "DEFAULT_IOU", "DEFAULT_CONFIDENCE"}
 
 
+def test_into_model_writes_a_copy_the_server_serves_with_the_settings(
+    aerial_subset, model_path, tmp_path, capsys, monkeypatch
+):
+    for name in MODEL_SETTINGS:  # no operator settings: the copy's are what apply
+        monkeypatch.delenv(name, raising=False)
+    copy_path = tmp_path / "tuned.onnx"
+    images, labels = str(aerial_subset / "images"), str(aerial_subset / "labels")
+    status, stdout, stderr = run_cli(
+        capsys, images, "--labels", labels, "--budget-minutes", "0.05", "--model", model_path,
+        "--into-model", str(copy_path),
+    )  # fmt: skip
+    assert status == 0, stderr
+    assert f"Wrote {copy_path}: yolox_nano.onnx with these settings in its metadata" in stdout
+    section = stdout.split("Settings (write them to a file with --out FILE):\n")[1]
+    printed = parse_env_file("\n".join(re.findall(r"^[A-Z_]+=.*$", section, re.M)))
+    served = create_app(model=load_model(copy_path)).extensions["settings"]
+    assert served == Settings.from_env(printed)  # as if the env file had been loaded
+    assert served.explicit == frozenset()  # ... but from the model, under the environment
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -117,6 +138,7 @@ def test_without_out_the_settings_are_printed(aerial_subset, model_path, capsys)
         ("empty labels", r"error: the labels in .* hold no box"),
         ("unknown class", r"error: --classes: unknown class 'plane'; yolox_nano knows 80"),
         ("bad budget", r"error: --budget-minutes must be more than 0"),
+        ("into a missing folder", r"error: --into-model .*nowhere/t.onnx: its folder does not"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
@@ -134,6 +156,8 @@ def test_usage_errors_are_one_line_and_exit_2(
             label.write_text("")
     elif case == "unknown class":
         extra = ["--classes", "car,plane"]
+    elif case == "into a missing folder":
+        extra = ["--into-model", str(tmp_path / "nowhere" / "t.onnx")]
     else:
         extra = ["--budget-minutes", "0"]
     status, stdout, stderr = run_cli(

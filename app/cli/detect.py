@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..config import Settings
+from ..config import Settings, settings_for_model
 from ..detector import DetectionError, load_model
 from ..schemas.detect import DETECT_FIELDS, DetectParams
 from ..service import DetectionService
@@ -108,7 +108,7 @@ def run_detect(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             labels_path=settings.model_labels,
             threads=settings.model_threads,
         )
-        service = DetectionService(settings, model)
+        service = DetectionService(settings_for_model(settings, model.info), model)
         params = service.options(payload)  # once: a bad option stops before the first image
         writer = make_writer(args.format, args.out, model.info.class_names, stdout)
     except (UsageError, DetectionError, ValueError) as exc:

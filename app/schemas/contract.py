@@ -223,6 +223,13 @@ def component_schemas(
         "dynamic_batch": {"type": "boolean"},
         "num_classes": {"type": "integer", "minimum": 1},
         "labels": {"type": "array", "items": {"type": "string"}},
+        "recommended_settings": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "The settings the model's metadata recommends (environment "
+            "variable names and values); the server applies each one the environment does "
+            "not set.",
+        },
     }
     schemas = {"ModelSummary": _object(summary), "ModelDescription": _object(description)}
     schemas = {**_request_schemas(), **copy.deepcopy({**FIXED_SCHEMAS, **schemas})}

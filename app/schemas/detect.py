@@ -273,4 +273,6 @@ def model_description(model: ModelInfo) -> dict:
         "dynamic_batch": model.dynamic_batch,
         "num_classes": len(model.class_names),
         "labels": list(model.class_names),
+        # What the model's metadata recommends (applied under the operator's environment).
+        "recommended_settings": dict(model.recommended_settings),
     }
