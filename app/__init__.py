@@ -1,14 +1,18 @@
 """Small-object detection API: the Flask app factory.
 
-The layers, one package each (dependencies point one way: adapters -> schemas -> detector):
+The layers, one package each (dependencies point one way: adapters -> service -> schemas ->
+detector; the contracts in pyproject.toml, checked by lint-imports, hold them there):
     app/detector/   the pure library: image bytes in, Detections out (no Flask, no AWS)
     app/schemas/    the request/response contract every entry point shares
+    app/service.py  the detection service: which model and settings, validation, the answer
     app/http/       the Flask side: views, jobs, OpenAPI, pages, DeepStack, uploads, auth
-    app/events/     the AWS event adapters: S3, SQS worker, IoT; job state in S3
+    app/events/     the AWS event adapters: S3, SQS worker, IoT
+    app/jobs/       job state in S3, shared by POST /jobs and the worker
+    app/aws.py      every boto3 client, one retry and timeout configuration, AWS error triage
     app/tuning/     pure: the settings search behind `tune` (AP50, model passes, k-fold)
     app/cli/        the command line: serve, detect, tune, model fetcher and optimiser
     app/config.py   one frozen Settings, read from the environment once
-    app/observability.py  logs and metrics
+    app/observability.py  logs and metrics (the Flask hooks: app/http/observability.py)
 """
 
 from __future__ import annotations
@@ -35,16 +39,17 @@ def create_app(
     """
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
-    from .config import Settings
-    from .detector import ModelError, load_model
+    from .config import Settings, settings_for_model
+    from .detector import ConfigError, ModelError, load_model
     from .http.api import bp
     from .http.auth import install_auth
     from .http.deepstack import bp as deepstack_bp
     from .http.errors import register_error_handlers
     from .http.jobs import bp as jobs_bp
+    from .http.observability import init_observability
     from .http.openapi import bp as openapi_bp
     from .http.pages import bp as pages_bp
-    from .observability import init_observability
+    from .service import DetectionService
 
     settings = Settings.from_env(os.environ, test_config)
     if model is None:
@@ -59,15 +64,23 @@ def create_app(
             if fail_fast:
                 raise
             log.error("model unavailable: %s", exc.message)
+    try:  # the model's recommended settings, under what the operator set
+        settings = settings_for_model(settings, model.info if model else None)
+    except ConfigError as exc:  # a model we cannot configure is a model we cannot serve
+        if fail_fast:
+            raise
+        log.error("model unavailable: %s", exc.message)
+        model = None
     app = Flask(__name__, static_folder=None)  # app/http/pages.py serves the static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["settings"] = settings
     app.extensions["model"] = model
+    app.extensions["service"] = DetectionService(settings, model)
     register_error_handlers(app)
     install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)
-    for extra in (jobs_bp, deepstack_bp, openapi_bp, pages_bp):  # issue 7: the ecosystem routes
+    for extra in (jobs_bp, deepstack_bp, openapi_bp, pages_bp):  # the ecosystem routes
         app.register_blueprint(extra)
     init_observability(app, settings)
     return app

@@ -4,6 +4,9 @@ EMF (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_E
 is a log line with an "_aws" member naming which top-level keys are metrics: Lambda ships stdout
 to CloudWatch Logs, which extracts the metrics. Hand-written: it is a few keys, and Powertools
 would add an import to every cold start for them.
+
+No Flask here (the command line logs through it too): the request hooks, and where a log line
+finds its Lambda request id, are app/http/observability.py's.
 """
 
 from __future__ import annotations
@@ -12,27 +15,29 @@ import json
 import logging
 import os
 import sys
-import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, g, has_request_context, request
-
 from .config import Settings
 
-log = logging.getLogger("app.requests")
-_STARTED_KEY = "app.observability.started"
 _STANDARD_RECORD_KEYS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Where a log line being written finds the current Lambda request id (None: not in a request).
+_request_id_sources: list[Callable[[], str | None]] = []
 
 
-def lambda_request_id() -> str | None:
-    """The Lambda invocation's request id; serverless-wsgi puts the context in the environ."""
-    if not has_request_context():
-        return None
-    context = request.environ.get("serverless.context")
-    return getattr(context, "aws_request_id", None)
+def add_request_id_source(source: Callable[[], str | None]) -> None:
+    """Let log lines carry a request id; the HTTP layer adds the one it knows (once)."""
+    if source not in _request_id_sources:
+        _request_id_sources.append(source)
+
+
+def current_request_id() -> str | None:
+    for source in _request_id_sources:
+        request_id = source()
+        if request_id:
+            return request_id
+    return None
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,7 +52,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = lambda_request_id()
+        request_id = current_request_id()
         if request_id:
             doc["request_id"] = request_id
         doc.update({k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_KEYS})
@@ -112,68 +117,8 @@ def emf_document(
     return {"_aws": aws, **properties, **dimensions, **values}
 
 
-class RequestMetrics:
-    """Per-request latency and detections as EMF on stdout, and one log line per request."""
-
-    def __init__(self, settings: Settings, *, enabled: bool, service: str) -> None:
-        self.namespace = settings.metrics_namespace
-        self.enabled = enabled
-        self.service = service
-        self.cold = True
-        self.lock = threading.Lock()
-
-    def wrap(self, wsgi_app):
-        """Stamp the start time before Flask sees the request (routing, hooks and all)."""
-
-        def timed(environ, start_response):
-            environ[_STARTED_KEY] = time.perf_counter()
-            return wsgi_app(environ, start_response)
-
-        return timed
-
-    def finished(self, response):
-        started = request.environ.get(_STARTED_KEY, time.perf_counter())
-        latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        fields = {"method": request.method, "route": route, "status": response.status_code}
-        log.info("%s %s %s", request.method, request.path, response.status_code,
-                 extra={**fields, "latency_ms": latency_ms})  # fmt: skip
-        if self.enabled:
-            self._emit(route, fields, latency_ms)
-        return response
-
-    def _emit(self, route: str, fields: dict, latency_ms: float) -> None:
-        metrics = {"Latency": (latency_ms, "Milliseconds")}
-        count = g.get("detection_count")
-        if count is not None:
-            metrics["Detections"] = (count, "Count")
-        properties = {**fields, "requestId": lambda_request_id()}
-        with self.lock:  # one whole line per write, and exactly one cold start
-            cold, self.cold = self.cold, False
-            doc = emf_document(
-                self.namespace,
-                {"Service": self.service, "Route": route},
-                metrics,
-                properties,
-                int(time.time() * 1000),
-                cold_start=cold,
-            )
-            sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
-            sys.stdout.flush()
-
-
 def metrics_enabled(settings: Settings, environ: Mapping[str, str]) -> bool:
     """ "auto" means on AWS Lambda only, where stdout becomes CloudWatch Logs."""
     if settings.metrics == "auto":
         return bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     return settings.metrics == "on"
-
-
-def init_observability(app: Flask, settings: Settings) -> None:
-    """A log line per request always; EMF metrics on stdout when METRICS says so."""
-    service = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "small-object-detection"
-    enabled = metrics_enabled(settings, os.environ)
-    metrics = RequestMetrics(settings, enabled=enabled, service=service)
-    app.extensions["metrics"] = metrics
-    app.wsgi_app = metrics.wrap(app.wsgi_app)
-    app.after_request(metrics.finished)

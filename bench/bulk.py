@@ -62,8 +62,9 @@ def worker_path(app, batch: list[tuple[str, bytes]]) -> tuple[float, float, int]
     import boto3
     from moto import mock_aws
 
+    from app import aws
     from app.cli.work import drain
-    from app.events import aws, handle_sqs_event
+    from app.events import handle_sqs_event
 
     settings, model = app.extensions["settings"], app.extensions["model"]
     with mock_aws():

@@ -67,3 +67,40 @@ def test_only_app_training_imports_torch():
         )
     ]
     assert offenders == []
+
+
+DETECT_CHILD = """
+import json, runpy, sys
+
+sys.argv = ["small-object-detect", "detect", sys.argv[1], "--format", "json", "--no-progress"]
+try:
+    runpy.run_module("app", run_name="__main__", alter_sys=True)
+except SystemExit as done:
+    status = done.code
+print(json.dumps({"status": status, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def test_the_detect_command_loads_no_web_framework_or_aws_sdk():
+    """`python -m app detect` is the library on the command line: no Flask, no boto3."""
+    env = {
+        **os.environ,
+        "MODEL_PATH": str(shared_path("models", "yolox_nano.onnx")),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    image = shared_path("data", "demo", "small-vehicles1.jpeg")
+    done = subprocess.run(
+        [sys.executable, "-c", DETECT_CHILD, str(image)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["status"] == 0, done.stderr
+    assert json.loads(done.stdout)["count"] > 0  # it did detect
+    loaded = {name.split(".")[0] for name in report["modules"]}
+    assert "onnxruntime" in loaded
+    assert loaded.isdisjoint({"flask", "werkzeug", "boto3", "botocore"}), loaded

@@ -12,10 +12,10 @@ import json
 import pytest
 from moto import mock_aws
 
-from app import create_app
+from app import aws, create_app
 from app.config import Settings
 from app.detector import ModelError
-from app.events import aws, handle_iot_event
+from app.events import handle_iot_event
 from app.events import iot as iot_module
 from app.events.errors import RetryLater
 

@@ -15,11 +15,11 @@ from botocore.response import StreamingBody
 from moto import mock_aws
 from PIL import Image
 
-from app import create_app
+from app import aws, create_app
 from app.config import Settings
 from app.detector import ModelError
 from app.detector.errors import InvalidRequest, PayloadTooLarge
-from app.events import aws, handle_s3_event
+from app.events import handle_s3_event, objects
 from app.events.errors import RetryLater
 from app.events.records import S3EventRecord
 
@@ -280,9 +280,9 @@ def test_bounded_read_without_content_length(size_bytes):
 
     if size_bytes > LIMIT_BYTES:
         with pytest.raises(PayloadTooLarge, match="larger than the limit"):
-            aws.read_object(client, "b", "k", max_bytes=LIMIT_BYTES)
+            objects.read_object(client, "b", "k", max_bytes=LIMIT_BYTES)
     else:
-        assert len(aws.read_object(client, "b", "k", max_bytes=LIMIT_BYTES).data) == size_bytes
+        assert len(objects.read_object(client, "b", "k", max_bytes=LIMIT_BYTES).data) == size_bytes
     assert client.read_sizes == [LIMIT_BYTES + 1]  # never more than the limit plus one byte
 
 

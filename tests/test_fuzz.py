@@ -23,6 +23,7 @@ from PIL import Image
 from app import create_app
 from app.detector import DetectionError
 from app.detector.preprocess import decode_image
+from app.http.errors import http_error
 from tests.hostile import JSON, TINY_B64, TINY_PNG, corpus_settings, error_problems
 
 CAMPAIGN_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))
@@ -200,7 +201,7 @@ def decode_outcome(data: bytes) -> str:
     try:
         pixels = decode_image(data, max_pixels=1_000_000)
     except DetectionError as exc:
-        return f"{exc.http_status} {exc.code}"
+        return f"{http_error(exc).status} {exc.code}"
     well_formed = pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
     return "pixels" if well_formed and min(pixels.shape[:2]) >= 1 else f"bad array {pixels.shape}"
 

@@ -21,10 +21,10 @@ import requests
 from moto import mock_aws
 from PIL import Image
 
-from app import create_app
+from app import aws, create_app
 from app.cli.work import drain
 from app.detector import detect_bytes
-from app.events import aws, handle_sqs_event
+from app.events import handle_sqs_event
 from app.schemas.detect import detection_response, parse_detect_request
 
 from .aws_events import inject_error, make_client, use_fake_credentials

@@ -18,12 +18,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from app import create_app
+from app import aws, create_app
 from app.__main__ import main
 from app.cli.enqueue import enqueue, notification, parse_s3_url
 from app.cli.work import drain
 from app.config import Settings
-from app.events import aws, handle_sqs_event
+from app.events import handle_sqs_event
 
 from .aws_events import REGION, use_fake_credentials
 from .live_server import serve_in_thread

@@ -16,10 +16,11 @@ import types
 import pytest
 from moto import mock_aws
 
+from app import aws
 from app.cli.work import sqs_event
 from app.detector import ModelError
 from app.detector.errors import InvalidRequest
-from app.events import EventKind, aws, event_kind
+from app.events import EventKind, event_kind
 
 from .aws_events import (
     INPUT_BUCKET,

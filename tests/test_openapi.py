@@ -15,8 +15,7 @@ from moto import mock_aws
 from PIL import Image
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from app import create_app
-from app.events import aws
+from app import aws, create_app
 from app.http.uploads import QUERY_OPTIONS
 from app.schemas.contract import DETECT_OPTIONS
 from app.schemas.detect import DETECT_FIELDS

@@ -15,7 +15,8 @@ import re
 import pytest
 from moto import mock_aws
 
-from app.events import EventKind, aws, event_kind
+from app import aws
+from app.events import EventKind, event_kind
 
 from . import test_handler
 from .aws_events import load_event, make_client, use_fake_credentials

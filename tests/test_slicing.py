@@ -17,6 +17,7 @@ from app.detector.slicing import (
     tile_count,
     tile_grid,
 )
+from app.http.errors import http_error
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ def test_too_many_tiles_is_413_with_the_limit():
     assert len(plan_tiles((100, 100), slicing, (416, 416))) == 18 * 18
     with pytest.raises(PayloadTooLarge, match="324 tiles, over the limit of 323") as caught:
         plan_tiles((100, 100), replace(slicing, max_tiles=323), (416, 416))
-    assert (caught.value.code, caught.value.http_status) == ("too_many_tiles", 413)
+    assert (caught.value.code, http_error(caught.value).status) == ("too_many_tiles", 413)
 
 
 @pytest.mark.parametrize(

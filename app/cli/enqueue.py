@@ -1,9 +1,10 @@
 """`python -m app enqueue s3://bucket/prefix --queue-url URL`: backfill objects already in S3.
 
 S3 notifies the queue only of new uploads. This lists what is there (paginated, never more
-than one page in memory) and sends each image the message S3 would have sent, ten at a time
-(SendMessageBatch), so the same worker processes it. An object whose result already exists
-for the same ETag is skipped unless --force; a job's image is skipped when its result exists.
+than one page in memory) and sends each input the message S3 would have sent, ten at a time
+(SendMessageBatch), so the same worker processes it. Which keys are inputs is the worker's own
+rule (app/events/inputs.py). An object whose result already exists for the same ETag is
+skipped unless --force; a job's image is skipped when its result exists.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import quote_plus
 
+from .. import aws, jobs
 from ..config import Settings
 from ..detector.errors import ConfigError
-from ..events import jobs
-from ..events.s3 import result_key
+from ..events.inputs import is_input, job_of, result_key
+from .progress import bar as progress_bar
+from .progress import wanted
 
 SEND_BATCH = 10  # SendMessageBatch's limit
 SEND_ATTEMPTS = 3
@@ -86,29 +89,19 @@ def list_objects(s3: Any, bucket: str, prefix: str) -> Iterator[dict]:
 def result_is_current(s3: Any, settings: Settings, bucket: str, obj: dict) -> bool:
     """A result exists for this very object (same ETag; for a job image: any result)."""
     key = obj["Key"]
-    job_id = jobs.job_of_image(key, settings.jobs_prefix)
-    if job_id is not None and bucket == settings.jobs_bucket:
-        keys = jobs.JobKeys(settings.jobs_prefix, job_id)
-        return jobs.get_json(s3, bucket, keys.result) is not None
+    job_id = job_of(bucket, key, settings)
+    if job_id is not None:
+        return jobs.result_exists(s3, bucket, jobs.JobKeys(settings.jobs_prefix, job_id))
     results_bucket = settings.results_bucket or bucket
     target = result_key(key, settings)
-    found = jobs.head(s3, results_bucket, target)
+    found = aws.head(s3, results_bucket, target)
     if found is None:
         return False
     etag = found.get("Metadata", {}).get("source-etag")
     if etag is None:  # a result written before results carried the ETag: read it
-        body = jobs.get_json(s3, results_bucket, target) or {}
+        body = aws.get_json(s3, results_bucket, target) or {}
         etag = (body.get("source") or {}).get("etag")
     return etag == obj["ETag"].strip('"')
-
-
-def is_input(key: str, settings: Settings) -> bool:
-    """Keys the worker would process: not folder markers, results or job state files."""
-    if key.endswith("/") or key.startswith(settings.results_prefix):
-        return False
-    if key.startswith(settings.jobs_prefix):
-        return jobs.job_of_image(key, settings.jobs_prefix) is not None
-    return True
 
 
 def enqueue(
@@ -124,10 +117,12 @@ def enqueue(
     bucket, prefix = parse_s3_url(url)
     region = s3.meta.region_name or "us-east-1"
     summary, batch = Summary(), []
-    started = time.perf_counter()
+    # The total is unknown until the listing ends: a running count with its rate, not a bar.
+    counter = progress_bar(progress, show=progress is not None, total=None, unit="obj",
+                           bar_format="{n_fmt} listed, {desc} ({rate_fmt}){postfix}")  # fmt: skip
     for obj in list_objects(s3, bucket, prefix):
         summary.listed += 1
-        if not is_input(obj["Key"], settings):
+        if not is_input(bucket, obj["Key"], settings):
             summary.not_images += 1
         elif not force and result_is_current(s3, settings, bucket, obj):
             summary.up_to_date += 1
@@ -136,18 +131,14 @@ def enqueue(
         if len(batch) == SEND_BATCH:
             _send(sqs, queue_url, batch, summary)
             batch = []
-        if progress is not None:
-            # The total is unknown until the listing ends: a running count, not a bar.
-            rate = summary.listed / max(time.perf_counter() - started, 1e-9)
-            queued = summary.sent + len(batch)
-            skipped = summary.up_to_date + summary.not_images
-            line = f"{summary.listed} listed, {queued} to enqueue, {skipped} skipped ({rate:.0f}/s)"
-            line += f" {obj['Key'][-40:]}"
-            progress.write("\r" + line[:120].ljust(120))
+        queued = summary.sent + len(batch)
+        skipped = summary.up_to_date + summary.not_images
+        counter.set_description_str(f"{queued} to enqueue, {skipped} skipped", refresh=False)
+        counter.set_postfix_str(obj["Key"][-40:], refresh=False)
+        counter.update(1)
     if batch:
         _send(sqs, queue_url, batch, summary)
-    if progress is not None:
-        progress.write("\n")
+    counter.close()
     return summary
 
 
@@ -180,11 +171,10 @@ def add_enqueue_command(commands) -> None:
         action=argparse.BooleanOptionalAction,
         help="a progress line on stderr (default: when stderr is a terminal)",
     )
+    cmd.set_defaults(func=enqueue_main)
 
 
 def enqueue_main(args: argparse.Namespace) -> int:
-    import boto3
-
     stderr = sys.stderr
     try:
         settings = Settings.from_env(os.environ)
@@ -192,10 +182,10 @@ def enqueue_main(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
         return 2
-    show = stderr.isatty() if args.progress is None else args.progress
+    show = wanted(args.progress, stderr)
     summary = enqueue(
-        boto3.client("s3"),
-        boto3.client("sqs"),
+        aws.client("s3"),
+        aws.client("sqs"),
         args.queue_url,
         args.url,
         settings,

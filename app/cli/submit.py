@@ -44,6 +44,7 @@ def add_submit_command(commands) -> None:
     cmd.add_argument("--format", choices=list(WRITERS), default="json", help="default json")
     cmd.add_argument("--out", type=Path, help="write files here (default: stdout)")
     cmd.add_argument("--timeout-s", type=float, default=900, help="give up after (default 900)")
+    cmd.set_defaults(func=submit_main)
 
 
 def job_options(args: argparse.Namespace) -> dict:

@@ -84,6 +84,7 @@ def add_train_command(commands) -> None:
         action=argparse.BooleanOptionalAction,
         help="a progress bar on stderr (default: when stderr is a terminal)",
     )
+    cmd.set_defaults(func=train_main)
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -106,13 +106,12 @@ def add_work_command(commands) -> None:
     cmd.add_argument(
         "--once", action="store_true", help="stop when the queue is empty (default: poll)"
     )
+    cmd.set_defaults(func=work_main)
 
 
 def work_main(args: argparse.Namespace) -> int:
     """Load the model once, then drain the queue with long polling."""
-    import boto3
-
-    from .. import create_app
+    from .. import aws, create_app
     from ..detector import DetectionError
     from ..events import handle_sqs_event
 
@@ -122,7 +121,7 @@ def work_main(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     model, settings = app.extensions["model"], app.extensions["settings"]
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     started = time.perf_counter()
     stats = drain(
         sqs,

@@ -1,9 +1,10 @@
-"""S3, SQS and IoT event adapters around the detector: typed event wrappers, handlers,
-dispatch, and the job state that POST /jobs and the worker share (jobs.py).
+"""S3, SQS and IoT event adapters around the detection service: typed event wrappers,
+handlers, dispatch, which S3 keys are inputs (inputs.py) and bounded S3 reads (objects.py).
 
 Nothing here imports boto3 at import time: the HTTP path (which never needs it) must not pay
-for it at cold start. boto3 is imported when the first event (or job request) needs it.
-May import: `app.config`, `app.schemas`, `app.detector`; never Flask.
+for it at cold start. boto3 is imported when the first event needs it (app/aws.py).
+May import: `app.service`, `app.jobs`, `app.aws`, `app.config`, `app.schemas`, `app.detector`;
+never Flask, never `app.http` (a sibling; import-linter checks both).
 """
 
 from .dispatch import EventKind, event_kind, unsupported_event

@@ -13,12 +13,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import aws
 from ..config import DEVICE_ID_FIELD, S3_BUCKET_NAME, S3_MAX_KEY_BYTES, Settings
 from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest, PayloadTooLarge
-from ..schemas.detect import parse_detect_request
-from . import aws
-from .detection import detect_body, error_result, parse_options, require_model
+from ..schemas.detect import DetectParams
+from ..schemas.errors import error_of
+from ..service import DetectionService
+from . import objects
+from .detection import trigger_options
 from .errors import RetryLater
 from .records import IotMessage, S3ObjectRef
 
@@ -41,19 +44,20 @@ def handle_iot_event(
     event: Any, model: Model | None, settings: Settings, *, iot: Any = None, s3: Any = None
 ) -> dict:
     """Detect and publish; raise RetryLater (Lambda retries) only on transient AWS failures."""
-    model = require_model(model)
+    service = DetectionService(settings, model)
+    service.model()  # no model: fail the invocation (Lambda retries), publish nothing
     iot = iot or aws.client("iot-data", settings.iot_data_endpoint)
     device_id = event.get("device_id") if isinstance(event, Mapping) else None
     if not isinstance(device_id, str) or not DEVICE_ID.fullmatch(device_id):
         topic = result_topic(INVALID_DEVICE_ID, settings)
         return _outcome(None, topic, _publish(iot, topic, {"device_id": None, **_bad_device_id()}))
     try:
-        body = _detect_message(IotMessage(event), model, settings, s3)
+        body = _detect_message(IotMessage(event), service, s3)
     except RetryLater:
         raise
     except DetectionError as exc:
         log.info("error published for device %s: %s", device_id, exc.code)
-        body = error_result(exc)
+        body = error_of(exc)
     topic = result_topic(device_id, settings)
     return _outcome(device_id, topic, _publish(iot, topic, {"device_id": device_id, **body}))
 
@@ -66,7 +70,7 @@ def _outcome(device_id: str | None, topic: str, published: dict) -> dict:
 
 
 def _bad_device_id() -> dict:
-    return error_result(
+    return error_of(
         InvalidRequest(
             'The message needs a "device_id" of 1-128 letters, digits, ":", "_" or "-", '
             "starting with a letter or digit; it names the result topic.",
@@ -75,27 +79,26 @@ def _bad_device_id() -> dict:
     )
 
 
-def _detect_message(message: IotMessage, model: Model, settings: Settings, s3: Any) -> dict:
+def _detect_message(message: IotMessage, service: DetectionService, s3: Any) -> dict:
     """The POST /detect body for the message's image (plus "source" for an S3 reference)."""
-    fields = message.detect_fields
+    fields, settings = message.detect_fields, service.settings
     if message.s3 is None:
         if "image" not in fields:
             raise InvalidRequest(
                 'The message needs "image" (base64) or "s3": {"bucket", "key"}.',
                 code="missing_field",
             )
-        parsed = parse_detect_request(
-            fields, settings, model.info, max_image_bytes=settings.max_image_bytes
-        )
-        return detect_body(model, parsed.image_bytes, parsed.options, settings)
+        parsed = service.request(fields)
+        # Results stay detections-only; "annotate" is not refused on this path, only not drawn.
+        return service.detect(parsed.image_bytes, DetectParams(parsed.options, annotate=False))
     if "image" in fields:
         raise InvalidRequest('Send either "image" or "s3" in a message, not both.')
     ref = _s3_ref(message.s3)
-    options = parse_options(fields, settings, model)  # a bad option fails before the download
-    obj = aws.read_object(
+    params = trigger_options(service, fields)  # a bad option fails before the download
+    obj = objects.read_object(
         s3 or aws.client("s3"), ref.bucket, ref.key, max_bytes=settings.s3_max_object_bytes
     )
-    body = detect_body(model, obj.data, options, settings)
+    body = service.detect(obj.data, params)
     source = {"bucket": ref.bucket, "key": ref.key, "etag": obj.etag, "version_id": obj.version_id}
     return {**body, "source": source}
 
@@ -126,7 +129,7 @@ def _publish(iot: Any, topic: str, body: dict) -> dict:
             f"{IOT_MAX_PAYLOAD_BYTES:,}; ask for fewer detections (max_detections).",
             code="result_too_large",
         )
-        body = {"device_id": body.get("device_id"), **error_result(too_large)}
+        body = {"device_id": body.get("device_id"), **error_of(too_large)}
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
     try:
         iot.publish(topic=topic, qos=1, payload=payload)

@@ -1,8 +1,9 @@
 """S3 ObjectCreated records: detect on each uploaded image, write the result JSON beside it.
 
 Records arrive straight from S3 (handle_s3_event) or inside SQS messages (app/events/sqs.py);
-both call process_record. A job's image ({JOBS_PREFIX}{id}/image) gets its result written as
-the job's result.json (app/events/jobs.py); any other key gets {RESULTS_PREFIX}{key}.json.
+both call process_record. Which keys are inputs is app/events/inputs.py's rule. A job's image
+({JOBS_PREFIX}{id}/image) gets its result written as the job's result.json (app/jobs/); any
+other key gets {RESULTS_PREFIX}{key}.json.
 
 Every record is processed, whatever happens to the others. Permanent failures (not an image,
 too large, gone) are written as an error result; transient AWS failures make the invocation
@@ -16,14 +17,17 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import S3_MAX_KEY_BYTES, Settings
-from ..detector import DetectOptions, Model, detect_bytes
+from .. import aws, jobs
+from ..config import Settings
+from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest
-from ..schemas.annotated import add_annotated_image
-from ..schemas.detect import detection_response, parse_detect_request
-from . import aws, jobs
-from .detection import detect_body, error_result, parse_options, require_model
+from ..schemas.detect import DetectParams
+from ..schemas.errors import error_of
+from ..service import DetectionService
+from . import objects
+from .detection import trigger_options
 from .errors import RetryLater
+from .inputs import job_of, result_key, skip_reason
 from .records import S3Event, S3EventRecord
 
 log = logging.getLogger(__name__)
@@ -51,10 +55,21 @@ class RecordOutcome:
 class Worker:
     """What every record of one event is processed with."""
 
-    model: Model
-    settings: Settings
-    options: DetectOptions
+    service: DetectionService
+    params: DetectParams
     s3: Any
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
+    @classmethod
+    def start(cls, model: Model | None, settings: Settings, s3: Any) -> Worker:
+        """Check the model and the trigger's options once, before any record: without a model
+        nothing can be processed (ModelError), and a bad option fails every record alike."""
+        service = DetectionService(settings, model)
+        params = trigger_options(service, S3_DETECT_FIELDS)
+        return cls(service, params, s3 or aws.client("s3"))
 
 
 def handle_s3_event(
@@ -63,20 +78,13 @@ def handle_s3_event(
     """Process every record; raise RetryLater after the last one if any failed transiently."""
     if not S3Event.matches(event):
         raise InvalidRequest("Not an S3 event notification: no Records from aws:s3.")
-    model = require_model(model)
-    options = parse_options(S3_DETECT_FIELDS, settings, model)
-    worker = Worker(model, settings, options, s3 or aws.client("s3"))
+    worker = Worker.start(model, settings, s3)
     outcomes = [process_record(record, worker) for record in S3Event(event).records]
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         keys = ", ".join(f"s3://{o.bucket}/{o.key}" for o in failed)[:1000]
         raise RetryLater(f"{len(failed)} of {len(outcomes)} record(s) failed, retry: {keys}")
     return {"records": [o.as_dict() for o in outcomes]}
-
-
-def result_key(key: str, settings: Settings) -> str:
-    """Where the result of object `key` goes: {RESULTS_PREFIX}{key}.json."""
-    return f"{settings.results_prefix}{key}.json"
 
 
 def process_record(record: S3EventRecord, worker: Worker) -> RecordOutcome:
@@ -87,11 +95,12 @@ def process_record(record: S3EventRecord, worker: Worker) -> RecordOutcome:
     except (KeyError, TypeError, AttributeError):
         log.error("malformed S3 record skipped: %.300r", record)
         return RecordOutcome("", "", "skipped", code="malformed_record")
-    skip = _skip_reason(record, worker.settings)
+    skip = "not_object_created" if not record.is_object_created else None
+    skip = skip or skip_reason(bucket, key, worker.settings)
     if skip:
         log.info("skipped s3://%s/%s: %s", bucket, key, skip)
         return RecordOutcome(bucket, key, "skipped", code=skip)
-    job_id = _job_of(bucket, key, worker.settings)
+    job_id = job_of(bucket, key, worker.settings)
     try:
         if job_id is not None:
             target, code = _process_job_image(record, job_id, worker)
@@ -115,7 +124,7 @@ def _process_upload(record: S3EventRecord, worker: Worker) -> tuple[str, str | N
     body, code = _detect_record(record, worker)
     # The source's ETag as metadata: `python -m app enqueue` skips up-to-date results by HEAD.
     etag = body["source"].get("etag") or ""
-    jobs.put_json(worker.s3, results_bucket, target, body, Metadata={"source-etag": etag})
+    aws.put_json(worker.s3, results_bucket, target, body, Metadata={"source-etag": etag})
     return target, code
 
 
@@ -130,92 +139,55 @@ def _process_job_image(
         log.warning("image s3://%s/%s has no job request: skipped", bucket, record.key)
         return None, "unknown_job"
     try:
-        obj = aws.read_object(
+        obj = objects.read_object(
             worker.s3,
             bucket,
             keys.image,
             # A job's image answers as POST /detect would for an image over its limit.
-            max_bytes=aws.SizeCap(
+            max_bytes=objects.SizeCap(
                 settings.job_max_image_bytes, "JOB_MAX_IMAGE_BYTES", "image_too_large"
             ),
             known_size=record.size_bytes,
         )
-        result = job_result(obj.data, request.get("options") or {}, worker)
-        outcome, code = jobs.outcome_body(result=result), None
+        # The stored options were validated by POST /jobs; the image came by upload.
+        params = worker.service.options(dict(request.get("options") or {}))
+        result, error = worker.service.detect(obj.data, params), None
     except RetryLater:
         raise
     except DetectionError as exc:
         log.info("job %s failed: %s", job_id, exc.code)
-        outcome, code = jobs.outcome_body(error=exc), exc.code
-    jobs.put_json(worker.s3, bucket, keys.result, outcome)
-    return keys.result, code
-
-
-def job_result(data: bytes, options: dict, worker: Worker) -> dict:
-    """The POST /detect answer for a job's image and its stored options."""
-    settings, model = worker.settings, worker.model
-    max_bytes = settings.job_max_image_bytes
-    parsed = parse_detect_request(
-        dict(options), settings, model.info, max_image_bytes=max_bytes, image_bytes=data
-    )
-    result = detect_bytes(model, data, parsed.options, max_pixels=settings.max_image_pixels)
-    body = detection_response(result, model.info)
-    if parsed.annotate:
-        add_annotated_image(body, data, result, model, settings)
-    return body
+        result, error = None, exc
+    jobs.write_result(worker.s3, bucket, keys, result, error)
+    return keys.result, error.code if error else None
 
 
 def _read_job_request(s3: Any, bucket: str, keys: jobs.JobKeys) -> dict | None:
     try:
-        return jobs.get_json(s3, bucket, keys.request)
+        return jobs.read_request(s3, bucket, keys)
     except Exception as exc:
         if aws.is_client_error(exc) or aws.is_transient(exc):
-            raise aws.source_error(exc, bucket, keys.request) from exc
+            raise objects.source_error(exc, bucket, keys.request) from exc
         raise
 
 
-def _job_of(bucket: str, key: str, settings: Settings) -> str | None:
-    if bucket != settings.jobs_bucket:
-        return None
-    return jobs.job_of_image(key, settings.jobs_prefix)
-
-
-def _skip_reason(record: S3EventRecord, settings: Settings) -> str | None:
-    """Why this record gets no result at all, or None to process it."""
-    key, bucket = record.key, record.bucket_name
-    results_bucket = settings.results_bucket or bucket
-    if not record.is_object_created:
-        return "not_object_created"
-    if bucket == settings.jobs_bucket and key.startswith(settings.jobs_prefix):
-        # A job's own image is processed; its job.json and result.json never are.
-        return None if jobs.job_of_image(key, settings.jobs_prefix) else "job_state_object"
-    if record.bucket_name == results_bucket and key.startswith(settings.results_prefix):
-        return "result_object"  # the recursion guard: never process our own output
-    if key.endswith("/"):
-        return "folder_marker"  # what "Create folder" in the console makes: no image
-    if len(result_key(key, settings).encode()) > S3_MAX_KEY_BYTES:
-        return "result_key_too_long"  # S3 could not store the result
-    return None
-
-
-def _detect_record(record: S3EventRecord, job: Worker) -> tuple[dict, str | None]:
+def _detect_record(record: S3EventRecord, worker: Worker) -> tuple[dict, str | None]:
     """(result body, error code or None). Permanent failures give an error body."""
     bucket, key = record.bucket_name, record.key
     source = {"bucket": bucket, "key": key, "etag": record.etag, "version_id": record.version_id}
     try:
-        obj = aws.read_object(
-            job.s3,
+        obj = objects.read_object(
+            worker.s3,
             bucket,
             key,
-            max_bytes=job.settings.s3_max_object_bytes,
+            max_bytes=worker.settings.s3_max_object_bytes,
             known_size=record.size_bytes,
         )
         # What was actually read wins over what the notification said.
         source.update(etag=obj.etag or record.etag, version_id=obj.version_id or record.version_id)
-        body = detect_body(job.model, obj.data, job.options, job.settings)
+        body = worker.service.detect(obj.data, worker.params)
     except RetryLater:
         raise
     except DetectionError as exc:
         log.info("error result for s3://%s/%s: %s", bucket, key, exc.code)
-        return {**error_result(exc), "source": source}, exc.code
+        return {**error_of(exc), "source": source}, exc.code
     return {**body, "source": source}, None

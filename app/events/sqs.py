@@ -19,11 +19,9 @@ from typing import Any
 from ..config import Settings
 from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest
-from . import aws
-from .detection import parse_options, require_model
 from .errors import RetryLater
 from .records import S3Event, SqsEvent, SqsMessage, is_s3_test_event
-from .s3 import S3_DETECT_FIELDS, Worker, process_record
+from .s3 import Worker, process_record
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +34,12 @@ def handle_sqs_event(
         raise InvalidRequest("Not an SQS event: no Records from aws:sqs.")
     messages = SqsEvent(event).messages
     try:
-        model = require_model(model)
-        options = parse_options(S3_DETECT_FIELDS, settings, model)
+        worker = Worker.start(model, settings, s3)
     except DetectionError as exc:
         # Nothing can be processed: every message comes back later (and, if this lasts, ends
         # in the dead-letter queue rather than being dropped).
         log.error("batch of %d message(s) not processed: %s", len(messages), exc.message)
         return _failures(messages)
-    worker = Worker(model, settings, options, s3 or aws.client("s3"))
     failed = [message for message in messages if not _handle_message(message, worker)]
     log.info("batch: %d message(s), %d to retry", len(messages), len(failed))
     return _failures(failed)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, request
 
+from .. import aws
 from ..config import MAX_API_KEY_CHARS, Settings, split_api_keys
 from ..detector.errors import ConfigError, DetectionError
 
@@ -31,22 +32,19 @@ KEY_HEADER = "X-Api-Key"
 FORM_KEY_FIELD = "api_key"
 FORM_KEY_ENDPOINTS = frozenset({"deepstack.detection", "deepstack.custom_detection"})
 SSM_TIMEOUT_S = 3  # Lambda init has 10 s in all: a slow SSM must not eat it
-SSM_ATTEMPTS = 2
+SSM_ATTEMPTS = 3  # the first call and 2 retries
 
 
 class Unauthorized(DetectionError):
     """No valid API key was presented."""
 
     code = "unauthorized"
-    http_status = 401
-    headers = (("WWW-Authenticate", 'Bearer realm="detect-api"'),)
 
 
 class AuthUnavailable(DetectionError):
     """Keys are configured but could not be loaded: refuse rather than serve everyone."""
 
     code = "auth_unavailable"
-    http_status = 503
 
 
 @dataclass(frozen=True)
@@ -84,17 +82,16 @@ def load_api_keys(settings: Settings) -> tuple[str, ...] | None:
 
 def _read_ssm_keys(name: str) -> tuple[str, ...]:
     # Imported here: only deployments that keep their keys in SSM pay for importing boto3.
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    config = Config(
-        connect_timeout=SSM_TIMEOUT_S,
-        read_timeout=SSM_TIMEOUT_S,
-        retries={"max_attempts": SSM_ATTEMPTS, "mode": "standard"},
-    )
-    try:
-        reply = boto3.client("ssm", config=config).get_parameter(Name=name, WithDecryption=True)
+    try:  # making the client can fail too (no region): a ConfigError as well
+        ssm = aws.new_client(
+            "ssm",
+            attempts=SSM_ATTEMPTS,
+            connect_timeout_s=SSM_TIMEOUT_S,
+            read_timeout_s=SSM_TIMEOUT_S,
+        )
+        reply = ssm.get_parameter(Name=name, WithDecryption=True)
     except (BotoCoreError, ClientError) as exc:
         raise ConfigError(f"Cannot read API keys from SSM parameter {name}: {exc}") from exc
     return split_api_keys(reply["Parameter"]["Value"], f"SSM parameter {name}")

@@ -13,22 +13,15 @@ import math
 import re
 import time
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..config import Settings
-from ..detector import (
-    DetectionError,
-    Detections,
-    InvalidRequest,
-    ModelError,
-    ModelInfo,
-    UnsupportedMediaType,
-    detect_bytes,
-)
+from ..detector import DetectionError, Detections, InvalidRequest, UnsupportedMediaType
 from ..detector.labels import label_for
-from ..schemas.detect import DetectRequest, parse_detect_request
-from .errors import _http_error as standard_http_error  # the same sentences as other routes
+from ..schemas.detect import DetectRequest
+from ..service import DetectionService
+from .api import detection_service
+from .errors import http_error, werkzeug_error  # the same statuses and sentences as elsewhere
 from .uploads import multipart_file
 
 bp = Blueprint("deepstack", __name__)
@@ -55,16 +48,11 @@ def _detect():
         raise UnsupportedMediaType(
             f'POST {request.path[:100]} takes multipart/form-data with an "image" file.'
         )
-    settings = current_app.extensions["settings"]
-    model = current_app.extensions.get("model")
-    if model is None:
-        raise ModelError("The model is not loaded, so detection is unavailable.")
-    parsed = _parse_request(settings, model.info)
-    result = detect_bytes(
-        model, parsed.image_bytes, parsed.options, max_pixels=settings.max_image_pixels
-    )
-    predictions = deepstack_predictions(result.detections, model.info.class_names)
-    g.detection_count = len(predictions)  # for the metrics (app/observability.py)
+    service = detection_service()
+    parsed = _parse_request(service)
+    result = service.run(parsed.image_bytes, parsed.options)
+    predictions = deepstack_predictions(result.detections, service.model().info.class_names)
+    g.detection_count = len(predictions)  # for the metrics (app/http/observability.py)
     return jsonify(
         {
             "success": True,
@@ -77,7 +65,7 @@ def _detect():
     )
 
 
-def _parse_request(settings: Settings, model: ModelInfo) -> DetectRequest:
+def _parse_request(service: DetectionService) -> DetectRequest:
     """The form, as a POST /detect payload through the same validation.
 
     Slicing is deliberately not set: like an omitted "slicing" field, it then follows the
@@ -87,13 +75,7 @@ def _parse_request(settings: Settings, model: ModelInfo) -> DetectRequest:
         "confidence": _min_confidence(request.form.get("min_confidence")),
         "multi_label": False,  # one label per box: NVR software counts objects
     }
-    return parse_detect_request(
-        payload,
-        settings,
-        model,
-        max_image_bytes=settings.max_image_bytes,
-        image_bytes=multipart_file(request.files, "image"),
-    )
+    return service.request(payload, image_bytes=multipart_file(request.files, "image"))
 
 
 def _min_confidence(raw: str | None) -> float:
@@ -132,15 +114,16 @@ def _deepstack_error(status: int, message: str, headers=()):
 
 @bp.errorhandler(DetectionError)
 def _detection_error(exc: DetectionError):
-    if exc.http_status >= 500:
+    row = http_error(exc)
+    if row.status >= 500:
         log.error("%s: %s", exc.code, exc.message)
-    return _deepstack_error(exc.http_status, exc.message, exc.headers)
+    return _deepstack_error(row.status, exc.message, row.headers)
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
-    response = standard_http_error(exc)
-    return _deepstack_error(response.status_code, response.get_json()["error"]["message"])
+    status, _, message = werkzeug_error(exc)
+    return _deepstack_error(status, message)
 
 
 @bp.errorhandler(Exception)

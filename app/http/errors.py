@@ -1,14 +1,19 @@
-"""Maps the one error hierarchy (and Werkzeug's HTTP errors) to JSON bodies, in one place."""
+"""Where errors become HTTP answers, in one place: the table of error class -> status (and
+headers, and the codes clients see), the JSON bodies, and Werkzeug's own HTTP errors.
+
+The error classes carry a code and a message only (app/detector/errors.py); HTTP_ERRORS is the
+only place that knows their statuses, and /openapi.json lists it (app/http/openapi.py).
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..detector.errors import (
-    ConfigError,
     DetectionError,
     InvalidImage,
     InvalidRequest,
@@ -16,20 +21,61 @@ from ..detector.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from ..jobs import JobNotFound, JobsUnavailable
+from ..schemas.errors import error_body, error_of
+from .auth import AuthUnavailable, Unauthorized
 
-__all__ = [
-    "ConfigError",
-    "DetectionError",
-    "InvalidImage",
-    "InvalidRequest",
-    "ModelError",
-    "PayloadTooLarge",
-    "UnsupportedMediaType",
-    "error_body",
-    "register_error_handlers",
-]
+__all__ = ["HTTP_ERRORS", "HttpError", "codes_by_status", "http_error", "register_error_handlers"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HttpError:
+    """How one error class answers over HTTP, and the `error.code` values it is raised with."""
+
+    error: type[DetectionError]
+    status: int
+    codes: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+HTTP_ERRORS: tuple[HttpError, ...] = (
+    HttpError(
+        InvalidRequest,
+        400,
+        (
+            "invalid_json",
+            "duplicate_key",
+            "invalid_request",
+            "missing_field",
+            "invalid_field",
+            "invalid_base64",
+            "unknown_field",
+            "unknown_class",
+        ),
+    ),
+    HttpError(
+        Unauthorized, 401, ("unauthorized",), (("WWW-Authenticate", 'Bearer realm="detect-api"'),)
+    ),
+    HttpError(JobNotFound, 404, ("not_found",)),
+    HttpError(PayloadTooLarge, 413, ("payload_too_large", "image_too_large", "too_many_tiles")),
+    HttpError(UnsupportedMediaType, 415, ("unsupported_media_type",)),
+    HttpError(
+        InvalidImage,
+        422,
+        ("empty_image", "unsupported_image_format", "corrupt_image", "invalid_image"),
+    ),
+    HttpError(ModelError, 503, ("model_unavailable",)),
+    HttpError(AuthUnavailable, 503, ("auth_unavailable",)),
+    HttpError(JobsUnavailable, 503, ("jobs_unavailable",)),
+)
+# Any other error of the hierarchy (ConfigError, the base class) is a 500 with its own code.
+_OTHER = HttpError(DetectionError, 500, ())
+# What an exception outside the hierarchy answers: content-free, the detail goes to the log.
+UNEXPECTED = HttpError(DetectionError, 500, ("internal_error",))
+UNEXPECTED_MESSAGE = "An unexpected error occurred; it has been logged."
+_BY_CLASS = {row.error: row for row in HTTP_ERRORS}
 
 # Werkzeug's own errors (routing, body size) get our codes and sentences too.
 _HTTP_CODES = {
@@ -40,20 +86,35 @@ _HTTP_CODES = {
 }
 
 
-def error_body(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": message}}
+def http_error(exc: DetectionError) -> HttpError:
+    """The table's row for this error: its class's, or the nearest base class's."""
+    for cls in type(exc).__mro__:
+        row = _BY_CLASS.get(cls)
+        if row is not None:
+            return row
+    return _OTHER
+
+
+def codes_by_status() -> dict[int, tuple[str, ...]]:
+    """Every status the routes answer errors with, and its codes in the table's order."""
+    listed: dict[int, tuple[str, ...]] = {}
+    for row in (*HTTP_ERRORS, UNEXPECTED):
+        listed[row.status] = listed.get(row.status, ()) + row.codes
+    return listed
 
 
 def _detection_error(exc: DetectionError):
-    if exc.http_status >= 500:
+    row = http_error(exc)
+    if row.status >= 500:
         log.error("%s: %s", exc.code, exc.message)
-    response = jsonify(error_body(exc.code, exc.message))
-    response.status_code = exc.http_status
-    response.headers.extend(exc.headers)
+    response = jsonify(error_of(exc))
+    response.status_code = row.status
+    response.headers.extend(row.headers)
     return response
 
 
-def _http_error(exc: HTTPException):
+def werkzeug_error(exc: HTTPException) -> tuple[int, str, str]:
+    """(status, code, message) for one of Werkzeug's errors (routing, body size)."""
     status = exc.code or 500
     code, message = _HTTP_CODES.get(status, ("http_error", "The request failed."))
     if status == 413:
@@ -63,6 +124,11 @@ def _http_error(exc: HTTPException):
             f"The request body is larger than the limit of {limit_bytes:,} bytes. For bigger "
             "images, create a job with POST /jobs and upload the image to the URL it answers."
         )
+    return status, code, message
+
+
+def _http_error(exc: HTTPException):
+    status, code, message = werkzeug_error(exc)
     response = jsonify(error_body(code, message))
     response.status_code = status
     if status == 405 and exc.valid_methods:
@@ -73,8 +139,7 @@ def _http_error(exc: HTTPException):
 def _unexpected_error(exc: Exception):
     # Internals go to the log only; the client gets a stable, content-free answer.
     log.exception("unhandled error")
-    body = error_body("internal_error", "An unexpected error occurred; it has been logged.")
-    return jsonify(body), 500
+    return jsonify(error_body(UNEXPECTED.codes[0], UNEXPECTED_MESSAGE)), UNEXPECTED.status
 
 
 def register_error_handlers(app: Flask) -> None:

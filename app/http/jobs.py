@@ -1,19 +1,19 @@
 """POST /jobs and GET /jobs/<job_id>: big images through a presigned S3 upload, the result by id.
 
-The views validate and delegate; where a job's state lives is app/events/jobs.py, and the
-worker that fills in the result is app/events/sqs.py.
+The views validate and delegate; where a job's state lives is app/jobs/, and the worker that
+fills in the result is app/events/s3.py (neither side imports the other).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
+from .. import aws
 from ..config import Settings
 from ..detector import InvalidRequest, UnsupportedMediaType
-from ..events import aws
-from ..events.jobs import create_job, read_job, require_bucket
-from ..schemas.detect import parse_detect_request, parse_json_body
-from .api import current_model
+from ..jobs import JobStatus, create_job, read_job, require_bucket
+from ..schemas.detect import parse_json_body
+from .api import detection_service
 
 bp = Blueprint("jobs", __name__)
 
@@ -33,7 +33,7 @@ def post_job():
     link = url_for("jobs.get_job", job_id=job_id)
     body = {
         "job_id": job_id,
-        "status": "awaiting_upload",
+        "status": JobStatus.AWAITING_UPLOAD.value,
         "upload": upload,
         "links": {"self": link},
     }
@@ -77,6 +77,5 @@ def _parse_job_request(settings: Settings) -> dict:
             'A job\'s image is not sent in "options": upload it to the URL this answer gives.',
             code="invalid_field",
         )
-    model = current_model()
-    parse_detect_request(options, settings, model.info, max_image_bytes=1, image_bytes=b"")
+    detection_service().options(options)  # the codes POST /detect answers, before the upload
     return options

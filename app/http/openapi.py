@@ -12,6 +12,7 @@ from ..detector import ModelInfo
 from ..detector.decode import LAYOUTS
 from ..schemas.contract import component_schemas, ref
 from .deepstack import MIN_CONFIDENCE_PATTERN
+from .errors import codes_by_status
 from .pages import public_root
 from .uploads import QUERY_OPTIONS
 
@@ -25,43 +26,22 @@ EXAMPLE_IMAGE_B64 = (
 )
 # Statuses every operation may answer, besides its own (a hook that refuses requests adds here).
 COMMON_ERROR_STATUSES = ("500",)
-# What each error status means and the `error.code` values the HTTP routes answer with it.
+# What each error status means; its `error.code` values come from app/http/errors.py's table.
+STATUS_MEANINGS = {
+    400: "The request is malformed; the message says which field and why.",
+    401: "API keys are configured and no valid key was sent (`X-Api-Key: <key>`, "
+    "`Authorization: Bearer <key>`, or on the DeepStack routes the form field `api_key`); "
+    "the answer carries `WWW-Authenticate: Bearer`.",
+    404: "There is no such job (or route).",
+    413: "The body or the image is over a configured limit (checked before decoding).",
+    415: "The body is in a content type this route does not take.",
+    422: "The data is not an image that can be decoded.",
+    500: "An unexpected error; the detail is in the server log.",
+    503: "The model is not loaded, API keys are configured but could not be loaded, or jobs are "
+    "not configured (JOBS_BUCKET) or their storage is unavailable.",
+}
 ERROR_STATUSES = {
-    "400": (
-        "The request is malformed; the message says which field and why.",
-        (
-            "invalid_json",
-            "duplicate_key",
-            "invalid_request",
-            "missing_field",
-            "invalid_field",
-            "invalid_base64",
-            "unknown_field",
-            "unknown_class",
-        ),
-    ),
-    "404": ("There is no such job (or route).", ("not_found",)),
-    "401": (
-        "API keys are configured and no valid key was sent (`X-Api-Key: <key>`, "
-        "`Authorization: Bearer <key>`, or on the DeepStack routes the form field `api_key`); "
-        "the answer carries `WWW-Authenticate: Bearer`.",
-        ("unauthorized",),
-    ),
-    "413": (
-        "The body or the image is over a configured limit (checked before decoding).",
-        ("payload_too_large", "image_too_large", "too_many_tiles"),
-    ),
-    "415": ("The body is in a content type this route does not take.", ("unsupported_media_type",)),
-    "422": (
-        "The data is not an image that can be decoded.",
-        ("empty_image", "unsupported_image_format", "corrupt_image", "invalid_image"),
-    ),
-    "500": ("An unexpected error; the detail is in the server log.", ("internal_error",)),
-    "503": (
-        "The model is not loaded, API keys are configured but could not be loaded, or jobs are "
-        "not configured (JOBS_BUCKET) or their storage is unavailable.",
-        ("model_unavailable", "auth_unavailable", "jobs_unavailable"),
-    ),
+    str(status): (STATUS_MEANINGS[status], codes) for status, codes in codes_by_status().items()
 }
 SECURITY_SCHEMES = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
@@ -268,15 +248,8 @@ def openapi_document(
     """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids;
     keys: this server requires API keys (documented as security schemes and 401s);
     root: the public path prefix (an API Gateway stage such as "/dev"), the servers URL."""
-    schemas = component_schemas(list(LAYOUTS))
+    schemas = component_schemas(list(LAYOUTS), settings, model)
     options = schemas["DetectRequest"]["properties"]
-    options["confidence"]["default"] = settings.default_confidence
-    options["iou"]["default"] = settings.default_iou
-    options["max_detections"]["default"] = settings.default_max_detections
-    if model is not None:
-        class_id = options["classes"]["items"]["anyOf"][1]
-        class_id["maximum"] = len(model.class_names) - 1
-        options["classes"]["examples"] = [[model.class_names[0]]]
     components: dict[str, Any] = {"schemas": schemas}
     if keys:
         components["securitySchemes"] = SECURITY_SCHEMES

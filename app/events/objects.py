@@ -1,65 +1,14 @@
-"""AWS access for the triggers: lazily created clients, bounded S3 reads, error triage.
-
-boto3 is imported on the first call, never at import: the HTTP path does not need it and
-its cold start should not pay for it. Each client is created once per process and reused.
-"""
+"""S3 objects the triggers read: bounded reads, and a failed read sorted into the error it
+records (permanent) or RetryLater (transient). Clients and error triage are app/aws.py's."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
+from ..aws import ACCESS_DENIED_CODES, NOT_FOUND_CODES, error_code, is_client_error, is_transient
 from ..detector.errors import DetectionError, PayloadTooLarge
 from .errors import RetryLater, SourceAccessDenied, SourceNotFound, SourceUnreadable
-
-# Codes AWS uses for "try again": throttling, timeouts and server-side faults.
-TRANSIENT_CODES = frozenset(
-    {
-        "InternalError",
-        "InternalFailure",
-        "InternalFailureException",
-        "InternalServerException",
-        "RequestLimitExceeded",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-    }
-)
-NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
-ACCESS_DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "KMS.AccessDeniedException"})
-
-
-@functools.cache
-def client(service: str, endpoint_url: str | None = None) -> Any:
-    """One boto3 client per (service, endpoint) per process; botocore retries throttling."""
-    import boto3  # lazy on purpose: see the module docstring
-    from botocore.config import Config
-
-    # s3v4: presigned POSTs (app/events/jobs.py) must be SigV4; buckets refuse SigV2 policies.
-    signature = {"signature_version": "s3v4"} if service == "s3" else {}
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, **signature)
-    return boto3.client(service, endpoint_url=endpoint_url, config=config)
-
-
-def error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Throttling, 5xx and connection trouble: worth a retry. Anything else is permanent."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return error_code(exc) in TRANSIENT_CODES or status >= 500 or status == 429
-    return isinstance(exc, ConnectionError | HTTPClientError)
 
 
 def source_error(exc: Exception, bucket: str, key: str) -> DetectionError:
@@ -150,9 +99,3 @@ def _too_large(bucket: str, key: str, cap: SizeCap, size: int | None) -> Payload
         f"({cap.setting}) is {cap.max_bytes:,} bytes.",
         code=cap.code,
     )
-
-
-def is_client_error(exc: BaseException) -> bool:
-    from botocore.exceptions import ClientError
-
-    return isinstance(exc, ClientError)

@@ -1,10 +1,4 @@
-"""Job state in S3: where a job's request, image and result live, and how they are read.
-
-One folder per job under JOBS_PREFIX in JOBS_BUCKET, found by its id, never listed:
-
-    {prefix}{job_id}/job.json      POST /jobs: created_at, options, when the upload expires
-    {prefix}{job_id}/image         the client's upload (the presigned POST pins this key)
-    {prefix}{job_id}/result.json   the worker: {"status": "done", "result"} or "failed", "error"
+"""A job's life in S3: created with a presigned upload, read back, finished with a result.
 
 The status is derived, never stored twice: result.json decides it when present; else an
 uploaded image means `queued`; else `awaiting_upload`. Every write is a whole object, so a
@@ -14,56 +8,29 @@ re-delivered notification simply writes the same result again.
 from __future__ import annotations
 
 import contextlib
-import json
+import enum
 import logging
-import re
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import aws
 from ..config import Settings
 from ..detector.errors import DetectionError
-from . import aws
+from ..schemas.errors import error_of
 from .errors import JobNotFound, JobsUnavailable
+from .keys import JOB_ID, JobKeys, new_job_id
 
 log = logging.getLogger(__name__)
 
-JOB_ID = re.compile(r"[0-9a-f]{32}")  # 128 random bits, lowercase hex
-REQUEST_NAME, IMAGE_NAME, RESULT_NAME = "job.json", "image", "result.json"
 
+class JobStatus(enum.StrEnum):
+    """What GET /jobs/<id> answers as "status"."""
 
-@dataclass(frozen=True)
-class JobKeys:
-    """The S3 keys of one job."""
-
-    prefix: str
-    job_id: str
-
-    @property
-    def request(self) -> str:
-        return f"{self.prefix}{self.job_id}/{REQUEST_NAME}"
-
-    @property
-    def image(self) -> str:
-        return f"{self.prefix}{self.job_id}/{IMAGE_NAME}"
-
-    @property
-    def result(self) -> str:
-        return f"{self.prefix}{self.job_id}/{RESULT_NAME}"
-
-
-def new_job_id() -> str:
-    return secrets.token_hex(16)
-
-
-def job_of_image(key: str, prefix: str) -> str | None:
-    """The job id when `key` is a job's uploaded image ({prefix}{job_id}/image), else None."""
-    if not key.startswith(prefix):
-        return None
-    job_id, _, name = key[len(prefix) :].partition("/")
-    return job_id if name == IMAGE_NAME and JOB_ID.fullmatch(job_id) else None
+    AWAITING_UPLOAD = "awaiting_upload"
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
 
 
 def utc_iso(moment: datetime) -> str:
@@ -92,7 +59,7 @@ def create_job(s3: Any, settings: Settings, options: dict) -> tuple[str, dict]:
         "options": options,
     }
     with _storage_errors():
-        put_json(s3, bucket, keys.request, request)
+        aws.put_json(s3, bucket, keys.request, request)
         post = s3.generate_presigned_post(
             Bucket=bucket,
             Key=keys.image,
@@ -116,56 +83,48 @@ def read_job(s3: Any, settings: Settings, job_id: str) -> dict:
         raise JobNotFound(f"There is no job {job_id[:64]!r}: job ids are 32 lowercase hex digits.")
     keys = JobKeys(settings.jobs_prefix, job_id)
     with _storage_errors():
-        request = get_json(s3, bucket, keys.request)
+        request = read_request(s3, bucket, keys)
         if request is None:
             raise JobNotFound(f"There is no job {job_id}.")
         view = {"job_id": job_id, "created_at": request.get("created_at")}
-        outcome = get_json(s3, bucket, keys.result)
+        outcome = aws.get_json(s3, bucket, keys.result)
         if outcome is not None:
             return {**view, **outcome}
-        if head(s3, bucket, keys.image) is not None:
-            return {**view, "status": "queued"}
+        if aws.head(s3, bucket, keys.image) is not None:
+            return {**view, "status": JobStatus.QUEUED.value}
     return {
         **view,
-        "status": "awaiting_upload",
+        "status": JobStatus.AWAITING_UPLOAD.value,
         "upload_expires_at": request.get("upload_expires_at"),
     }
+
+
+def read_request(s3: Any, bucket: str, keys: JobKeys) -> dict | None:
+    """job.json (created_at, options, ...), or None when there is no such job."""
+    return aws.get_json(s3, bucket, keys.request)
+
+
+def result_exists(s3: Any, bucket: str, keys: JobKeys) -> bool:
+    return aws.head(s3, bucket, keys.result) is not None
 
 
 def outcome_body(result: dict | None = None, error: DetectionError | None = None) -> dict:
     """result.json: done with the POST /detect body, or failed with the error."""
     finished_at = utc_iso(datetime.now(UTC))
     if error is not None:
-        failed = {"code": error.code, "message": error.message}
-        return {"status": "failed", "finished_at": finished_at, "error": failed}
-    return {"status": "done", "finished_at": finished_at, "result": result}
+        return {"status": JobStatus.FAILED.value, "finished_at": finished_at, **error_of(error)}
+    return {"status": JobStatus.DONE.value, "finished_at": finished_at, "result": result}
 
 
-def put_json(s3: Any, bucket: str, key: str, body: dict, **extra: Any) -> None:
-    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json", **extra)
-
-
-def get_json(s3: Any, bucket: str, key: str) -> dict | None:
-    """The object parsed as JSON, or None when it does not exist."""
-    try:
-        response = s3.get_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        if aws.error_code(exc) in aws.NOT_FOUND_CODES:
-            return None
-        raise
-    with response["Body"] as body:
-        return json.loads(body.read())
-
-
-def head(s3: Any, bucket: str, key: str) -> dict | None:
-    """HeadObject's answer, or None when the object does not exist."""
-    try:
-        return s3.head_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        if aws.error_code(exc) in aws.NOT_FOUND_CODES:
-            return None
-        raise
+def write_result(
+    s3: Any,
+    bucket: str,
+    keys: JobKeys,
+    result: dict | None = None,
+    error: DetectionError | None = None,
+) -> None:
+    """Finish the job: result.json with the answer body, or with the error."""
+    aws.put_json(s3, bucket, keys.result, outcome_body(result, error))
 
 
 @contextlib.contextmanager
