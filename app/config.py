@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .apikeys import split_api_keys
 from .detector.decode import LAYOUTS
 from .detector.errors import ConfigError
 from .detector.slicing import DEFAULT_MAX_TILES, SlicingOptionError, SlicingOptions
@@ -48,6 +49,9 @@ class Settings:
     jobs_prefix: str = "jobs/"
     job_max_image_bytes: int = 100 * 1024 * 1024
     job_upload_expires_s: int = 900
+    # The bucket's lifecycle rule deletes jobs this long after creation (serverless.yml).
+    jobs_retention_days: int = 7
+    jobs_topic_arn: str | None = None  # None: no completion notifications (app/jobs/notify.py)
     # Small-object mode (sliced inference): defaults of the request's "slicing" object.
     slicing_mode: str = "auto"
     slicing_tile: tuple[int, int] | None = None  # None: the model input size
@@ -232,6 +236,7 @@ def _check_event_settings(settings: Settings) -> None:
 # S3 takes at most 5 GB in one POST upload; a presigned POST policy lives at most 7 days.
 S3_MAX_POST_BYTES = 5 * 1024**3
 PRESIGN_MAX_EXPIRES_S = 7 * 24 * 3600
+SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 
 
 def _check_job_settings(settings: Settings) -> None:
@@ -251,6 +256,15 @@ def _check_job_settings(settings: Settings) -> None:
         )
     _check_range("JOB_MAX_IMAGE_BYTES", settings.job_max_image_bytes, 1, S3_MAX_POST_BYTES)
     _check_range("JOB_UPLOAD_EXPIRES_S", settings.job_upload_expires_s, 1, PRESIGN_MAX_EXPIRES_S)
+    _check_range("JOBS_RETENTION_DAYS", settings.jobs_retention_days, 1, 36500)
+    topic = settings.jobs_topic_arn
+    if topic is not None and not SNS_TOPIC_ARN.fullmatch(topic):
+        raise ConfigError(f"JOBS_TOPIC_ARN={topic!r} is not a standard SNS topic ARN.")
+    if settings.job_upload_expires_s >= settings.jobs_retention_days * 24 * 3600:
+        raise ConfigError(
+            "JOB_UPLOAD_EXPIRES_S must be shorter than JOBS_RETENTION_DAYS: a job would be "
+            "deleted while its upload URL is still valid."
+        )
 
 
 def _check_topic_template(template: str) -> None:
@@ -268,32 +282,3 @@ def _check_topic_template(template: str) -> None:
             f"other braces, no MQTT wildcards (+ #), not start with $, and stay within "
             f"{IOT_MAX_TOPIC_BYTES} bytes with a {IOT_MAX_DEVICE_ID_CHARS}-character device id."
         )
-
-
-# API keys (issue 5) -------------------------------------------------------------------------
-MIN_API_KEY_CHARS = 16  # shorter keys can be guessed; API Gateway's own minimum is 20
-MAX_API_KEY_CHARS = 1024  # what app.auth reads of a presented key
-
-
-def split_api_keys(raw: Any, source: str) -> tuple[str, ...]:
-    """Comma- or newline-separated keys -> tuple; raise ConfigError naming the bad position.
-
-    Messages never quote a key: they end up in logs.
-    """
-    if not isinstance(raw, str):
-        raise ConfigError(f"{source} must be a string of comma-separated keys.")
-    keys = tuple(re.split(r"\s*[,\n]\s*", raw.strip()))
-    for position, key in enumerate(keys, start=1):
-        where = f"{source}: key {position} of {len(keys)}"
-        if not key:
-            raise ConfigError(f"{where} is empty; remove the stray comma or set a key.")
-        if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
-            raise ConfigError(
-                f"{where} has whitespace, control or non-ASCII characters; "
-                "HTTP headers cannot carry it reliably."
-            )
-        if not MIN_API_KEY_CHARS <= len(key) <= MAX_API_KEY_CHARS:
-            raise ConfigError(
-                f"{where} must be {MIN_API_KEY_CHARS} to {MAX_API_KEY_CHARS} characters long."
-            )
-    return keys

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from .. import aws
-from ..config import MAX_API_KEY_CHARS, Settings, split_api_keys
+from ..apikeys import MAX_API_KEY_CHARS, split_api_keys
+from ..config import Settings
 from ..detector.errors import ConfigError, DetectionError
 
 log = logging.getLogger(__name__)
