@@ -133,6 +133,7 @@ def _expiry(request: dict, settings: Settings) -> datetime | None:
         created = datetime.fromisoformat(str(request.get("created_at")))
     except ValueError:
         return None
+    created = created if created.tzinfo else created.replace(tzinfo=UTC)  # ours are UTC
     return expires_at(created, settings.jobs_retention_days)
 
 
