@@ -23,7 +23,7 @@ from app.events import (  # noqa: E402
 )
 from app.observability import configure_lambda_logging  # noqa: E402
 
-configure_lambda_logging()  # JSON log lines with the request id (issue 7)
+configure_lambda_logging()  # JSON log lines with the request id
 # Built at import, i.e. during Lambda init: the model loads once per execution environment.
 app = create_app(fail_fast=False)
 gc.freeze()

@@ -39,8 +39,8 @@ def create_app(
     """
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
-    from .config import Settings
-    from .detector import ModelError, load_model
+    from .config import Settings, settings_for_model
+    from .detector import ConfigError, ModelError, load_model
     from .http.api import bp
     from .http.auth import install_auth
     from .http.deepstack import bp as deepstack_bp
@@ -64,6 +64,13 @@ def create_app(
             if fail_fast:
                 raise
             log.error("model unavailable: %s", exc.message)
+    try:  # the model's recommended settings, under what the operator set
+        settings = settings_for_model(settings, model.info if model else None)
+    except ConfigError as exc:  # a model we cannot configure is a model we cannot serve
+        if fail_fast:
+            raise
+        log.error("model unavailable: %s", exc.message)
+        model = None
     app = Flask(__name__, static_folder=None)  # app/http/pages.py serves the static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
@@ -73,7 +80,7 @@ def create_app(
     register_error_handlers(app)
     install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)
-    for extra in (jobs_bp, deepstack_bp, openapi_bp, pages_bp):  # issue 7: the ecosystem routes
+    for extra in (jobs_bp, deepstack_bp, openapi_bp, pages_bp):  # the ecosystem routes
         app.register_blueprint(extra)
     init_observability(app, settings)
     return app

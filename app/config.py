@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .apikeys import split_api_keys
+from .config_checks import (  # noqa: F401  (re-exported: app/events and app/http read them here)
+    DEVICE_ID_FIELD,
+    MAX_API_KEY_CHARS,
+    S3_BUCKET_NAME,
+    S3_MAX_KEY_BYTES,
+    check_event_settings,
+    check_range,
+    split_api_keys,
+)
 from .detector.decode import LAYOUTS
 from .detector.errors import ConfigError
 from .detector.slicing import DEFAULT_MAX_TILES, SlicingOptionError, SlicingOptions
+
+if TYPE_CHECKING:
+    from .detector.model import ModelInfo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "model" / "yolox_nano.onnx"
@@ -34,7 +44,7 @@ class Settings:
     max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 100_000_000
-    # Observability (issue 7): EMF metrics on stdout ("auto": only on AWS Lambda).
+    # Observability: EMF metrics on stdout ("auto": only on AWS Lambda).
     metrics: str = "auto"
     metrics_namespace: str = "SmallObjectDetection"
 
@@ -60,26 +70,31 @@ class Settings:
     slicing_merge: str = "nms"
     slicing_match_metric: str = "iou"
     slicing_match_threshold: float = 0.5
-    slicing_class_agnostic: bool = False
+    slicing_class_agnostic: bool = True
     max_tiles: int = DEFAULT_MAX_TILES
-    # API keys (issue 5): when either is set, every route but /health needs a key. Keys are
+    # API keys: when either is set, every route but /health needs a key. Keys are
     # secrets: kept out of repr() so that logging the settings cannot leak them.
     api_keys: str | None = dataclasses.field(default=None, repr=False)
     api_keys_ssm_parameter: str | None = None
+    # Fields the operator set (environment or overrides): they win over a model's recommended
+    # settings (settings_for_model). Set by from_env, so not an environment variable itself.
+    explicit: frozenset[str] = dataclasses.field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
     # Built once from the slicing_* fields above by __post_init__ (every request reads it).
     _slicing: SlicingOptions | None = dataclasses.field(
         default=None, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
-        _check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
-        _check_range("DEFAULT_IOU", self.default_iou, 0.0, 1.0)
-        _check_range("DEFAULT_MAX_DETECTIONS", self.default_max_detections, 1, 10_000)
-        _check_range("MAX_BODY_BYTES", self.max_body_bytes, 1, 2**31)
-        _check_range("MAX_IMAGE_BYTES", self.max_image_bytes, 1, 2**31)
-        _check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, 2**40)
+        check_range("DEFAULT_CONFIDENCE", self.default_confidence, 0.0, 1.0)
+        check_range("DEFAULT_IOU", self.default_iou, 0.0, 1.0)
+        check_range("DEFAULT_MAX_DETECTIONS", self.default_max_detections, 1, 10_000)
+        check_range("MAX_BODY_BYTES", self.max_body_bytes, 1, 2**31)
+        check_range("MAX_IMAGE_BYTES", self.max_image_bytes, 1, 2**31)
+        check_range("MAX_IMAGE_PIXELS", self.max_image_pixels, 1, 2**40)
         if self.model_threads is not None:
-            _check_range("MODEL_THREADS", self.model_threads, 1, 256)
+            check_range("MODEL_THREADS", self.model_threads, 1, 256)
         _check_observability(self.metrics, self.metrics_namespace)
         self._check_slicing()
         self._check_api_key_settings()
@@ -88,7 +103,7 @@ class Settings:
                 f"MODEL_FORMAT={self.model_format!r} is not a known layout; "
                 f"use one of: {', '.join(LAYOUTS)} (or leave it unset to detect it)."
             )
-        _check_event_settings(self)
+        check_event_settings(self)
 
     def _check_slicing(self) -> None:
         """SlicingOptions checks the values; this names the variable that holds a bad one."""
@@ -134,18 +149,79 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None):
-        """Parse every field from environ (by upper-case name), then apply overrides as-is."""
-        values: dict[str, Any] = {}
-        settable = [field for field in dataclasses.fields(cls) if field.init]
-        for field in settable:
-            raw = environ.get(field.name.upper(), "").strip()
-            if raw:
-                values[field.name] = _parse(field.name.upper(), raw, field.default)
-        unknown = set(overrides or {}) - {f.name for f in settable}
+        """Parse every field from environ (by upper-case name), then apply overrides as-is.
+
+        Both are explicit: they win over a model's recommended settings.
+        """
+        values = parse_variables(environ, ENV_FIELDS)
+        unknown = set(overrides or {}) - set(ENV_FIELDS.values())
         if unknown:
             raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
         values.update(overrides or {})
-        return cls(**values)
+        return _with_explicit(cls(**values), frozenset(values))
+
+
+def _with_explicit(settings: Settings, explicit: frozenset[str]) -> Settings:
+    object.__setattr__(settings, "explicit", explicit)  # frozen: set once, as it is made
+    return settings
+
+
+# Environment variable -> field, for every field read from the environment.
+ENV_FIELDS = {f.name.upper(): f.name for f in dataclasses.fields(Settings) if f.init}
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Settings)}
+# What a model may recommend in its metadata (`tune` writes them): request defaults only. The
+# operator's limits, paths, keys and buckets are never a model's to set.
+MODEL_SETTINGS = (
+    "SLICING_MODE",
+    "SLICING_TILE",
+    "SLICING_OVERLAP",
+    "SLICING_WHOLE_IMAGE",
+    "SLICING_MERGE",
+    "SLICING_MATCH_METRIC",
+    "SLICING_MATCH_THRESHOLD",
+    "SLICING_CLASS_AGNOSTIC",
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_IOU",
+    "DEFAULT_MAX_DETECTIONS",
+)
+
+
+def parse_variables(variables: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, Any]:
+    """{field: value} for each variable of `fields` (name -> field) that is set and non-empty."""
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        raw = variables.get(name, "").strip()
+        if raw:
+            values[field] = _parse(name, raw, _DEFAULTS[field])
+    return values
+
+
+def settings_for_model(settings: Settings, model: ModelInfo | None) -> Settings:
+    """The settings that serve `model`: its recommended settings (ONNX metadata
+    `recommended_settings`, see ModelInfo) fill every field the operator did not set
+    explicitly; a request's own options still win over both (docs/configuration.md).
+
+    Raises ConfigError naming the model and the setting when one is not a model's to set or
+    its value is invalid (parsed and checked exactly as the environment is).
+    """
+    recommended = model.recommended_settings if model is not None else {}
+    if not recommended:
+        return settings
+    refused = sorted(set(recommended) - set(MODEL_SETTINGS))
+    if refused:
+        raise ConfigError(
+            f"The model {model.name} recommends {refused[0]}, which a model cannot set; its "
+            f"recommended_settings may hold: {', '.join(MODEL_SETTINGS)}."
+        )
+    fields = {name: ENV_FIELDS[name] for name in MODEL_SETTINGS}
+    unset = {name: f for name, f in fields.items() if f not in settings.explicit}
+    try:
+        served = dataclasses.replace(settings, **parse_variables(recommended, unset))
+    except ConfigError as exc:
+        raise ConfigError(
+            f"The model {model.name} recommends an invalid setting: {exc.message}"
+        ) from None
+    return _with_explicit(served, settings.explicit)
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
@@ -193,92 +269,8 @@ def _parse_tile(raw: str) -> tuple[int, int]:
     return (sides[0], sides[-1])
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ConfigError(f"{name}={value!r} is out of range; it must be in [{low}, {high}].")
-
-
 def _check_observability(metrics: str, namespace: str) -> None:
     if metrics not in ("auto", "on", "off"):
         raise ConfigError(f"METRICS={metrics!r} must be auto, on or off.")
     if not 1 <= len(namespace) <= 255:
         raise ConfigError("METRICS_NAMESPACE must be 1 to 255 characters (a CloudWatch limit).")
-
-
-# --- S3 and IoT event triggers (app/events) ---
-
-S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-S3_MAX_KEY_BYTES = 1024
-IOT_MAX_TOPIC_BYTES = 256
-IOT_MAX_DEVICE_ID_CHARS = 128
-DEVICE_ID_FIELD = "{device_id}"
-
-
-def _check_event_settings(settings: Settings) -> None:
-    bucket = settings.results_bucket
-    if bucket is not None and not S3_BUCKET_NAME.fullmatch(bucket):
-        raise ConfigError(f"RESULTS_BUCKET={bucket!r} is not a valid S3 bucket name.")
-    prefix = settings.results_prefix
-    # An empty prefix would put results among the uploads and defeat the recursion guard.
-    if not prefix or prefix.startswith("/") or len(prefix.encode()) > S3_MAX_KEY_BYTES // 2:
-        raise ConfigError(
-            f"RESULTS_PREFIX={prefix!r} must be a non-empty S3 key prefix such as "
-            "'detections/' (no leading '/', at most 512 bytes)."
-        )
-    _check_range("S3_MAX_OBJECT_BYTES", settings.s3_max_object_bytes, 1, 2**31)
-    _check_topic_template(settings.iot_result_topic)
-    endpoint = settings.iot_data_endpoint
-    if endpoint is not None and not endpoint.startswith("https://"):
-        raise ConfigError(f"IOT_DATA_ENDPOINT={endpoint!r} must be an https:// URL.")
-    _check_job_settings(settings)
-
-
-# S3 takes at most 5 GB in one POST upload; a presigned POST policy lives at most 7 days.
-S3_MAX_POST_BYTES = 5 * 1024**3
-PRESIGN_MAX_EXPIRES_S = 7 * 24 * 3600
-SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
-
-
-def _check_job_settings(settings: Settings) -> None:
-    bucket = settings.jobs_bucket
-    if bucket is not None and not S3_BUCKET_NAME.fullmatch(bucket):
-        raise ConfigError(f"JOBS_BUCKET={bucket!r} is not a valid S3 bucket name.")
-    prefix = settings.jobs_prefix
-    if not prefix.endswith("/") or prefix.startswith("/") or len(prefix.encode()) > 512:
-        raise ConfigError(
-            f"JOBS_PREFIX={prefix!r} must be an S3 key prefix ending in '/' such as 'jobs/' "
-            "(no leading '/', at most 512 bytes)."
-        )
-    if prefix.startswith(settings.results_prefix) or settings.results_prefix.startswith(prefix):
-        raise ConfigError(
-            f"JOBS_PREFIX={prefix!r} and RESULTS_PREFIX={settings.results_prefix!r} overlap; "
-            "job state and upload results must live under different prefixes."
-        )
-    _check_range("JOB_MAX_IMAGE_BYTES", settings.job_max_image_bytes, 1, S3_MAX_POST_BYTES)
-    _check_range("JOB_UPLOAD_EXPIRES_S", settings.job_upload_expires_s, 1, PRESIGN_MAX_EXPIRES_S)
-    _check_range("JOBS_RETENTION_DAYS", settings.jobs_retention_days, 1, 36500)
-    topic = settings.jobs_topic_arn
-    if topic is not None and not SNS_TOPIC_ARN.fullmatch(topic):
-        raise ConfigError(f"JOBS_TOPIC_ARN={topic!r} is not a standard SNS topic ARN.")
-    if settings.job_upload_expires_s >= settings.jobs_retention_days * 24 * 3600:
-        raise ConfigError(
-            "JOB_UPLOAD_EXPIRES_S must be shorter than JOBS_RETENTION_DAYS: a job would be "
-            "deleted while its upload URL is still valid."
-        )
-
-
-def _check_topic_template(template: str) -> None:
-    """One {device_id} field, no MQTT wildcards, not a reserved $ topic, within IoT's size cap."""
-    rest = template.replace(DEVICE_ID_FIELD, "")
-    longest = template.replace(DEVICE_ID_FIELD, "x" * IOT_MAX_DEVICE_ID_CHARS)
-    if (
-        template.count(DEVICE_ID_FIELD) != 1
-        or any(char in rest for char in "{}+#\x00")
-        or template.startswith("$")
-        or len(longest.encode()) > IOT_MAX_TOPIC_BYTES
-    ):
-        raise ConfigError(
-            f"IOT_RESULT_TOPIC={template!r} must contain {DEVICE_ID_FIELD} exactly once, no "
-            f"other braces, no MQTT wildcards (+ #), not start with $, and stay within "
-            f"{IOT_MAX_TOPIC_BYTES} bytes with a {IOT_MAX_DEVICE_ID_CHARS}-character device id."
-        )

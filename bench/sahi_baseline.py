@@ -53,10 +53,21 @@ def sahi_model(model: Model, options: DetectOptions):
     )
 
 
-def run_sahi(detector, image: np.ndarray | str, tile_wh: tuple[int, int], settings: dict) -> list:
-    """SAHI's get_sliced_prediction; settings holds its overlap/merge keyword arguments."""
-    from sahi.predict import get_sliced_prediction
+def run_sahi(
+    detector,
+    image: np.ndarray | str,
+    tile_wh: tuple[int, int],
+    settings: dict,
+    *,
+    sliced: bool = True,
+) -> list:
+    """SAHI's get_sliced_prediction; settings holds its overlap/merge keyword arguments.
+    sliced=False: SAHI's get_prediction on the whole image (what ours does for an image its
+    slicing mode "auto" leaves whole)."""
+    from sahi.predict import get_prediction, get_sliced_prediction
 
+    if not sliced:
+        return get_prediction(image, detector, verbose=0).object_prediction_list
     result = get_sliced_prediction(
         image,
         detector,

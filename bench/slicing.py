@@ -5,10 +5,17 @@
     .venv/bin/python bench/slicing.py --confidence 0.25 --models yolox_nano --rounds 5
     .venv/bin/python bench/slicing.py --models yolox_nano+dynamic   # batches of 8 tiles
     .venv/bin/python bench/slicing.py --skip-memory --plot docs/img   # also SVG plots for the docs
+    # our own model (tiles batched) against itself one tile per call, and the COCO model, each
+    # with the settings the service uses for it (its own recommended settings):
+    .venv/bin/python bench/slicing.py --settings model --skip-memory \
+        --models model/aerial-vehicles.onnx model/aerial-vehicles.onnx+per-tile yolox_nano
 
 On ../shared/data/aerial-cars-sample (decoded once; every method gets the same RGB arrays), with
-the reference settings: COCO car/bus/truck, per-view NMS IoU 0.65, <= 500 boxes, tiles at the
-model input with 20% overlap, a whole-image pass, class-aware NMS merge at IoU 0.5. Methods run
+the reference settings (bench/_models.py; `--settings model`: the service's for each model):
+COCO car/bus/truck (every class of a non-COCO model), per-view NMS IoU 0.65, <= 500 boxes, tiles
+at the model input with 20% overlap, a whole-image pass, class-aware NMS merge at IoU 0.5. A
+model is a ../shared name or an .onnx path, `+dynamic` a dynamic-batch copy, `+per-tile` the
+model fed one view per call. Methods run
 interleaved image by image, in rotating order, so load from other processes hits all alike;
 times are medians over rounds. Two floors: bare session.run on every view one after another
 (the product's session), and bare runs of the one-thread session on as many threads as ours uses
@@ -42,32 +49,33 @@ from app.detector.preprocess import decode_image  # noqa: E402
 from app.detector.sliced import fill_slot  # noqa: E402
 from app.detector.slicing import SlicingOptions, plan_tiles  # noqa: E402
 from bench import _plots  # noqa: E402
+from bench._models import (  # noqa: E402
+    BenchModel,
+    bench_model,
+    model_path,
+    sahi_settings,
+    split_variant,
+    vehicle_classes,
+)
 from bench.sahi_baseline import run_sahi, sahi_model  # noqa: E402
 from tests.evaluation import coco_scores, yolo_labels_to_coco  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 AERIAL = SHARED / "data" / "aerial-cars-sample"
 VEHICLES = frozenset({2, 5, 7})  # COCO car, bus, truck
-SLICING = SlicingOptions(mode="on", overlap=0.2, whole_image=True, merge="nms", match_threshold=0.5)
-SAHI_SETTINGS = {  # the same slicing, in SAHI's words
-    "overlap_height_ratio": SLICING.overlap,
-    "overlap_width_ratio": SLICING.overlap,
-    "perform_standard_pred": SLICING.whole_image,
-    "postprocess_type": "NMS",
-    "postprocess_match_metric": "IOU",
-    "postprocess_match_threshold": SLICING.match_threshold,
-    "postprocess_class_agnostic": SLICING.class_agnostic,
-}
 BIG_SIDE_PX = 8000
 METHODS = ("ours", "floor", "floor_parallel", "sahi")
 
 
-def premade_views(model: Model, image: np.ndarray) -> list[np.ndarray]:
-    """The (1, 3, H, W) inputs our sliced run feeds: every tile, then the whole image."""
+def premade_views(model: Model, image: np.ndarray, slicing: SlicingOptions) -> list[np.ndarray]:
+    """The (1, 3, H, W) inputs our run feeds: every tile, then the whole image (or only the
+    whole image, when the slicing leaves this image whole)."""
     info = model.info
-    tiles = plan_tiles((image.shape[1], image.shape[0]), SLICING, info.input_wh)
+    tiles = plan_tiles((image.shape[1], image.shape[0]), slicing, info.input_wh)
+    if tiles is None:
+        tiles = np.zeros((0, 4), np.int64)
     views = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in tiles.tolist()]
-    if SLICING.whole_image and len(tiles) > 1:
+    if len(tiles) == 0 or (slicing.whole_image and len(tiles) > 1):
         views.append(image)
     tensors = []
     for view in views:
@@ -83,11 +91,14 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def measure(model: Model, images: list[np.ndarray], options: DetectOptions, rounds: int) -> dict:
+def measure(row: BenchModel, images: list[np.ndarray], rounds: int) -> dict:
     """Per method: total seconds per round, and the first round's outputs (for AP)."""
+    model, options = row.model, row.options
     detector = sahi_model(model, options)
     session, input_name = model.session, model.info.input_name
-    tile_wh = model.info.input_wh
+    slicing = options.slicing
+    tile_wh = slicing.tile_wh or model.info.input_wh
+    settings = sahi_settings(slicing)
 
     def floor(tensors):
         return [session.run(None, {input_name: t}) for t in tensors]
@@ -106,12 +117,17 @@ def measure(model: Model, images: list[np.ndarray], options: DetectOptions, roun
     outputs: dict[str, list] = {"ours": [], "sahi": []}
     for round_index in range(rounds):
         for n, image in enumerate(images):
-            tensors = premade_views(model, image)
+            tensors = premade_views(model, image, slicing)
+            sliced = plan_tiles(image.shape[1::-1], slicing, model.info.input_wh) is not None
+
+            def sahi(image=image, sliced=sliced):
+                return run_sahi(detector, image, tile_wh, settings, sliced=sliced)
+
             methods = {
                 "ours": lambda image=image: detect_array(model, image, options),
                 "floor": lambda tensors=tensors: floor(tensors),
                 "floor_parallel": lambda tensors=tensors: floor_parallel(tensors),
-                "sahi": lambda image=image: run_sahi(detector, image, tile_wh, SAHI_SETTINGS),
+                "sahi": sahi,
             }
             names = list(methods)
             for name in names[n % len(names) :] + names[: n % len(names)]:  # rotate the first
@@ -147,45 +163,43 @@ def _coco_row(image_id: int, xyxy: list[float], score: float) -> dict:
     return {"image_id": image_id, "category_id": 1, "bbox": bbox, "score": score}
 
 
-def speed_table(names: list[str], confidence: float, rounds: int, limit: int | None) -> list[dict]:
+def speed_table(
+    names: list[str], settings: str, confidence: float, rounds: int, limit: int | None
+) -> list[dict]:
     """Print the speed and AP50 table; returns its rows (medians in seconds, AP50s) by model."""
     truth = yolo_labels_to_coco(AERIAL / "images", AERIAL / "labels", "vehicle")
     truth["images"] = truth["images"][:limit]
     paths = [AERIAL / "images" / image["file_name"] for image in truth["images"]]
     images = [decode_image(path.read_bytes(), max_pixels=10**9) for path in paths]
-    options = DetectOptions(  # the reference pipeline's settings, multi-label included
-        confidence=confidence,
-        iou=0.65,
-        max_detections=500,
-        class_ids=VEHICLES,
-        multi_label=True,
-        slicing=SLICING,
-    )
-    whole_options = dataclasses.replace(options, slicing=SlicingOptions(mode="off"))
-    print(f"aerial sample: {len(images)} images, confidence {confidence}, {rounds} rounds")
     print(
-        f"| model | views | ours s | floor s | floor x{usable_cpus()} s | SAHI s | ours/floor "
-        "| ours/floor x | SAHI/ours | AP50 ours | AP50 SAHI | AP50 whole image |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        f"aerial sample: {len(images)} images, confidence {confidence}, {rounds} rounds, "
+        f"{settings} settings"
+    )
+    print(
+        f"| model | views | batch | ours s | floor s | floor x{usable_cpus()} s | SAHI s "
+        "| ours/floor | ours/floor x | SAHI/ours | AP50 ours | AP50 SAHI | AP50 whole image |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = []
     for name in names:
-        model = bench_model(name)
-        views = sum(len(premade_views(model, image)) for image in images)
-        result = measure(model, images, options, rounds)
+        row = bench_model(name, settings, confidence)
+        model, slicing = row.model, row.options.slicing
+        views = sum(len(premade_views(model, image, slicing)) for image in images)
+        result = measure(row, images, rounds)
         ours, floor, floor_x, sahi = (statistics.median(result["totals"][k]) for k in METHODS)
         ap_ours, ap_sahi = ap50(truth, result["outputs"]["ours"], result["outputs"]["sahi"])
-        ap_whole = ap50_of(truth, [detect_array(model, image, whole_options) for image in images])
+        whole = dataclasses.replace(row.options, slicing=SlicingOptions(mode="off"))
+        ap_whole = ap50_of(truth, [detect_array(model, image, whole) for image in images])
         print(
-            f"| {name} | {views} | {ours:.2f} | {floor:.2f} | {floor_x:.2f} | {sahi:.2f} "
-            f"| {ours / floor:.3f} | {ours / floor_x:.3f} | {sahi / ours:.2f} "
+            f"| {row.label} | {views} | {row.batch} | {ours:.2f} | {floor:.2f} | {floor_x:.2f} "
+            f"| {sahi:.2f} | {ours / floor:.3f} | {ours / floor_x:.3f} | {sahi / ours:.2f} "
             f"| {ap_ours:.4f} | {ap_sahi:.4f} | {ap_whole:.4f} |",
             flush=True,
         )
         seconds = {"ours": ours, "floor": floor, "floor_parallel": floor_x, "sahi": sahi}
         ap = {"ours": ap_ours, "sahi": ap_sahi, "whole": ap_whole}
-        row = {"model": name, "images": len(images), "views": views}
-        rows.append({**row, "seconds": seconds, "ap50": ap})
+        summary = {"model": row.label, "images": len(images), "views": views}
+        rows.append({**summary, "seconds": seconds, "ap50": ap})
     return rows
 
 
@@ -223,20 +237,6 @@ def plot_speed(rows: list[dict], folder: Path, confidence: float, rounds: int) -
     )
 
 
-def bench_model(name: str) -> Model:
-    """A ../shared model by name; "<name>+dynamic" is a dynamic-batch copy (ours then batches)."""
-    stem, _, variant = name.partition("+")
-    path = SHARED / "models" / f"{stem}.onnx"
-    if variant != "dynamic":
-        return load_model(path)
-    from tests.onnx_graphs import with_dynamic_batch
-
-    folder = Path(tempfile.mkdtemp())  # kept: model.serial() loads from it later
-    model = load_model(with_dynamic_batch(path, folder / path.name))
-    assert model.info.dynamic_batch, name
-    return model
-
-
 def make_big_jpeg(path: Path) -> None:
     """An 8000x8000 mosaic of the aerial images (real content, so real detections), as JPEG."""
     from PIL import Image
@@ -258,10 +258,10 @@ def make_big_jpeg(path: Path) -> None:
 
 def memory_child(path: Path, name: str, method: str) -> None:
     """In a fresh process: load, detect twice, print peak RSS (VmHWM) and the faster time."""
-    model = load_model(SHARED / "models" / f"{name}.onnx")
+    model = load_model(model_path(split_variant(name)[0]))
     baseline_mb = _vm_hwm_mb()
     # The service defaults otherwise (slicing "auto": 576 tiles of 416 px).
-    options = DetectOptions(class_ids=VEHICLES, slicing=SlicingOptions())
+    options = DetectOptions(class_ids=vehicle_classes(model.info), slicing=SlicingOptions())
     seconds = []
     for _ in range(2):
         started = time.perf_counter()
@@ -270,7 +270,8 @@ def memory_child(path: Path, name: str, method: str) -> None:
             count, tiles = len(result.detections), result.slicing.tiles
         else:
             detector = sahi_model(model, options)
-            count = len(run_sahi(detector, str(path), model.info.input_wh, SAHI_SETTINGS))
+            settings = sahi_settings(options.slicing)
+            count = len(run_sahi(detector, str(path), model.info.input_wh, settings))
             tiles = None
         seconds.append(time.perf_counter() - started)
     report = {"peak_mb": _vm_hwm_mb(), "after_load_mb": baseline_mb, "seconds": min(seconds)}
@@ -308,7 +309,18 @@ def memory_table(name: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=["yolox_nano", "yolov8n_int8"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["yolox_nano", "yolov8n_int8"],
+        help="../shared model names or .onnx paths, each optionally +dynamic or +per-tile",
+    )
+    parser.add_argument(
+        "--settings",
+        choices=["reference", "model"],
+        default="reference",
+        help="the reference pipeline's, or what the service uses for each model",
+    )
     parser.add_argument("--confidence", type=float, default=0.001)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--images", type=int, default=None, help="first N images only")
@@ -324,7 +336,7 @@ def main() -> None:
         memory_child(Path(path), name, method)
         return
     if not args.skip_speed:
-        rows = speed_table(args.models, args.confidence, args.rounds, args.images)
+        rows = speed_table(args.models, args.settings, args.confidence, args.rounds, args.images)
         if args.plot:
             plot_speed(rows, args.plot, args.confidence, args.rounds)
     if not args.skip_memory:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the dev requirements, then lint, run the whole test suite and build the docs site.
-# Models and data come from ../shared; tests that need them skip with a reason when it is absent.
+# Models and data come from ../shared; tests that need them skip with a reason when it is absent,
+# except with CI set: then the run stops at once (tests/conftest.py), so green means they ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --dev

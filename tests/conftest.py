@@ -1,9 +1,12 @@
-"""Shared fixtures: paths into ../shared (skipping with a reason when absent), models, apps."""
+"""Shared fixtures: paths into ../shared (skipping with a reason when absent, but stopping the
+run when CI is set), models, apps."""
 
 from __future__ import annotations
 
 import base64
 import io
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,8 @@ import pytest
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
+# The models, data and reference numbers beside the checkout; TEST_SHARED_DIR points elsewhere.
+SHARED = Path(os.environ.get("TEST_SHARED_DIR") or REPO_ROOT.parent / "shared")
 MODELS_DIR = SHARED / "models"
 COCO_DIR = SHARED / "data" / "coco-val2017-sample"
 AERIAL_DIR = SHARED / "data" / "aerial-cars-sample"
@@ -23,6 +27,27 @@ MODEL_FILES = {
     "yolov8n_int8": "yolov8n_int8.onnx",
     "yolo26n_int8": "yolo26n_int8.onnx",
 }
+
+
+def shared_missing_in_ci(shared: Path, environ: Mapping[str, str]) -> str | None:
+    """Why the run must stop: CI is set and shared's models or data are absent. Without them a
+    third of the suite skips, and a green CI would mean those tests never ran."""
+    if environ.get("CI", "").strip().lower() in {"", "0", "false", "no"}:
+        return None
+    missing = [str(path) for path in (shared / "models", shared / "data") if not path.is_dir()]
+    if not missing:
+        return None
+    return (
+        f"CI is set and {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} absent: "
+        "the tests that read ../shared would all skip. Put shared/ beside the checkout "
+        "(or point TEST_SHARED_DIR at it); unset CI to run without it."
+    )
+
+
+def pytest_sessionstart(session):
+    reason = shared_missing_in_ci(SHARED, os.environ)
+    if reason is not None:
+        pytest.exit(reason, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def shared_path(*parts: str) -> Path:

@@ -230,9 +230,9 @@ BODY_CASES: list[tuple[str, Callable[[], bytes], str | None, tuple[int, str]]] =
     ("text_plain", lambda: _json(VALID), "text/plain", MEDIA),
     ("text_json", lambda: _json(VALID), "text/json", MEDIA),
     ("form_urlencoded", _raw(b"image=QUJD"), "application/x-www-form-urlencoded", MEDIA),
-    # Not image/* or multipart/form-data: with direct uploads (issue 7) those are not refusals.
+    # Not image/* or multipart/form-data: the API takes direct uploads, so those are not refusals.
     ("multipart_mixed", _raw(MULTIPART), "multipart/mixed; boundary=b", MEDIA),
-    # Raw bytes (issue 12): an upload, so a truncated JPEG is a corrupt image, not a refusal.
+    # Raw bytes: an upload, so a truncated JPEG is a corrupt image, not a refusal.
     ("octet_stream", _raw(b"\xff\xd8\xff\xe0" + b"\0" * 100), "application/octet-stream",
      CORRUPT),
     ("xml_body", _raw(b"<detect><image>QUJD</image></detect>"), "application/xml", MEDIA),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 
 from app.__main__ import main
-from app.cli.detect import IMAGE_SUFFIXES, progress_line
+from app.cli.detect import IMAGE_SUFFIXES
 from app.schemas.detect import DETECT_FIELDS
 from tests.conftest import REPO_ROOT, b64, shared_path
 from tests.evaluation import coco_scores
@@ -146,26 +148,68 @@ def test_multi_label_flag_maps_to_the_request_option(model_path, image_tree, cli
     assert status == 0 and json.loads(out)["detections"] == api["detections"]
 
 
-@pytest.mark.parametrize(
-    ("done", "total", "elapsed_s", "expected"),
-    [
-        (0, 4, 0.0, "[........] 0/4 0.0 img/s a.jpg"),
-        (1, 4, 0.5, "[##......] 1/4 2.0 img/s a.jpg"),
-        (3, 4, 1.5, "[######..] 3/4 2.0 img/s a.jpg"),
-        (4, 4, 8.0, "[########] 4/4 0.5 img/s a.jpg"),
-    ],
-)
-def test_progress_line(done, total, elapsed_s, expected):
-    assert progress_line(done, total, elapsed_s, "a.jpg", width=8) == expected
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, as an interactive shell's is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_on_terminal(*argv: str) -> tuple[int, str]:
+    err = Terminal()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        status = main(["detect", *argv])
+    return status, err.getvalue()
 
 
 def test_progress_bar_over_many_images(model_path, tmp_path, demo_jpeg):
     for i in range(5):
         (tmp_path / f"{i}.jpg").write_bytes(demo_jpeg)
-    status, _, err = run(str(tmp_path), "--progress", "--model", model_path)
-    bars = [part for part in err.split("\r") if part.startswith("[")]
-    assert status == 0 and len(bars) == 5
-    assert bars[-1].startswith("[########################] 5/5")
+    status, err = run_on_terminal(str(tmp_path), "--model", model_path)
+    bars = [part for part in err.split("\r") if "img/s" in part]
+    assert status == 0 and len(bars) >= 2  # drawn at the start, then redrawn in place
+    assert bars[0].lstrip().startswith("0%") and "0/5" in bars[0]
+    assert "100%" in bars[-1] and "5/5" in bars[-1] and "4.jpg" in bars[-1]
+    summary = err.rsplit("\n", 2)[-2]
+    assert summary.startswith("5 images, ") and "\r" not in summary  # below the bar, not on it
+
+
+def test_failures_print_below_the_bar(model_path, image_tree):
+    status, err = run_on_terminal(str(image_tree), "--model", model_path)
+    [failure] = [line for line in err.split("\n") if "bad.png" in line]
+    assert status == 1 and failure.rsplit("\r", 1)[-1].startswith(str(image_tree / "bad.png"))
+
+
+@pytest.mark.parametrize(("flag", "expect_bar"), [("--no-progress", False), ("--progress", True)])
+def test_progress_flags_win_over_the_terminal_check(model_path, image_tree, flag, expect_bar):
+    image = str(image_tree / "a.jpeg")
+    _, on_terminal = run_on_terminal(image, "--model", model_path, flag)
+    _, _, piped = run(image, "--model", model_path, flag)  # not a terminal
+    assert ("img/s" in on_terminal) is expect_bar and ("img/s" in piped) is expect_bar
+    assert "1 images, " in on_terminal and "1 images, " in piped
+
+
+def test_a_real_terminal_gets_the_bar_on_stderr_only(model_path, tmp_path):
+    # A bare pty, which reports 0 columns: the bar must still be drawn.
+    shutil.copy(shared_path("data", "demo", "small-vehicles1.jpeg"), tmp_path / "x.jpeg")
+    leader, follower = pty.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as terminal:
+        done = subprocess.run(
+            [sys.executable, "-m", "app", "detect", str(tmp_path), "--model", model_path],
+            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=follower, timeout=120, check=False,
+        )  # fmt: skip
+        os.close(follower)
+        drawn = _read_all(terminal)
+    assert done.returncode == 0 and json.loads(done.stdout)["count"] >= 1
+    assert "1/1" in drawn and "img/s" in drawn and "1 images, " in drawn
+
+
+def _read_all(terminal) -> str:
+    chunks = []
+    with contextlib.suppress(OSError):  # Linux answers EIO once the writer has closed
+        while chunk := terminal.read(4096):
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_real_command_line_and_serve_still_there(model_path, tmp_path):

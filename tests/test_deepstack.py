@@ -66,9 +66,11 @@ def test_deepstack_python_gets_what_the_route_answers(live_url, demo_jpeg):
 
 
 def test_one_label_per_box_even_where_detect_would_give_two(live_url, client, demo_jpeg):
-    # At 0.05 POST /detect with multi_label reports some boxes twice (car and truck).
+    # At 0.05 POST /detect with multi_label (and a class-aware merge of the tiles) reports
+    # some boxes twice (car and truck).
     low = {"image": b64(demo_jpeg), "confidence": 0.05}
-    multi = client.post("/detect", json={**low, "multi_label": True}).json["detections"]
+    every_label = {"multi_label": True, "slicing": {"class_agnostic": False}}
+    multi = client.post("/detect", json={**low, **every_label}).json["detections"]
     single = client.post("/detect", json=low).json["detections"]
     predictions = deepstack_python(live_url, min_confidence=0.05).detect(demo_jpeg)
     assert len(predictions) == len(single) < len(multi)

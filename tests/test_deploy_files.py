@@ -83,42 +83,55 @@ def _model_guard() -> str:
     return guard
 
 
+AERIAL = "aerial-vehicles"  # our own model, kept in the repository's model/
+
+
+def _run_step(step: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", step], env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("model", [DEFAULT_MODEL_PATH.stem, AERIAL])
 @pytest.mark.parametrize("model_bytes", [None, b"", b"\x08onnx-model-bytes"])
-def test_build_refuses_an_image_without_its_model(tmp_path, model_bytes):
-    # The model file is not in git (scripts/setup.sh fetches it), so whether it exists here
-    # says nothing; what must hold is that the build fails without it. Run the guard itself.
+def test_build_refuses_an_image_without_its_model(tmp_path, model_bytes, model):
+    # The default model file is not in git (scripts/setup.sh fetches it), so whether it exists
+    # here says nothing; what must hold is that the build fails without it. Run the guard itself.
     (tmp_path / "model").mkdir()
     if model_bytes is not None:
-        (tmp_path / "model" / DEFAULT_MODEL_PATH.name).write_bytes(model_bytes)
-    env = {
-        "LAMBDA_TASK_ROOT": str(tmp_path),
-        "FETCH_MODEL": "0",
-        "MODEL_FILE": DEFAULT_MODEL_PATH.name,
-        "PATH": "/usr/bin:/bin",
-    }
-    result = subprocess.run(
-        ["sh", "-c", _model_guard()], env=env, capture_output=True, text=True, check=False
-    )
+        (tmp_path / "model" / f"{model}.onnx").write_bytes(model_bytes)
+    env = {"LAMBDA_TASK_ROOT": str(tmp_path), "FETCH_MODEL": "0", "MODEL": model}
+    result = _run_step(_model_guard(), {**env, "PATH": "/usr/bin:/bin"})
     if model_bytes:
         assert result.returncode == 0, result.stderr
     else:
         assert result.returncode != 0
+        assert f"model/{model}.onnx is missing" in result.stderr
         assert "FETCH_MODEL=1" in result.stderr and "scripts/setup.sh" in result.stderr
 
 
-def test_cold_start_step_writes_the_optimised_model_and_the_bytecode(tmp_path):
+@pytest.mark.parametrize("model", ["", "../yolox_nano", "sub/model", ".hidden"])
+def test_build_refuses_a_model_name_that_is_not_a_file_of_model(tmp_path, model):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "yolox_nano.onnx").write_bytes(b"\x08onnx-model-bytes")
+    env = {"LAMBDA_TASK_ROOT": str(tmp_path / "model"), "FETCH_MODEL": "0", "MODEL": model}
+    result = _run_step(_model_guard(), {**env, "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert f"MODEL={model}: name a file of model/" in result.stderr
+
+
+@pytest.mark.parametrize("model", [DEFAULT_MODEL_PATH.stem, AERIAL])
+def test_cold_start_step_writes_the_optimised_model_and_the_bytecode(tmp_path, model):
     """The image's cold-start RUN step, run for real on a copy of the task root."""
-    model = shared_path("models", "yolox_nano.onnx")
+    source = shared_path("models", "yolox_nano.onnx")
     shutil.copytree(
         REPO_ROOT / "app", tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copy(REPO_ROOT / "handler.py", tmp_path / "handler.py")
     (tmp_path / "model").mkdir()
-    shutil.copy(model, tmp_path / "model" / DEFAULT_MODEL_PATH.name)
+    shutil.copy(source, tmp_path / "model" / f"{model}.onnx")
     [step] = [args for args in of("RUN") if "optimize_model" in args]
     env = {
         "LAMBDA_TASK_ROOT": str(tmp_path),
-        "MODEL_FILE": DEFAULT_MODEL_PATH.name,
+        "MODEL": model,
         "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
     }
     (tmp_path / "bin").mkdir()
@@ -126,18 +139,66 @@ def test_cold_start_step_writes_the_optimised_model_and_the_bytecode(tmp_path):
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)
 
-    result = subprocess.run(
-        ["sh", "-c", step], env=env, capture_output=True, text=True, check=False
-    )
+    result = _run_step(step, env)
 
     assert result.returncode == 0, result.stderr
-    assert optimized_path(tmp_path / "model" / DEFAULT_MODEL_PATH.name).is_file()
+    assert optimized_path(tmp_path / "model" / f"{model}.onnx").is_file()
     assert list((tmp_path / "app" / "__pycache__").glob("__init__.*.pyc"))
     assert list((tmp_path / "__pycache__").glob("handler.*.pyc"))
 
 
-def test_model_file_default_matches_the_settings_default():
-    assert f"ARG MODEL_FILE={DEFAULT_MODEL_PATH.name}" in DOCKERFILE.read_text(encoding="utf-8")
+def test_one_build_argument_picks_the_model_the_image_serves():
+    args = of("ARG")
+    assert f"MODEL={DEFAULT_MODEL_PATH.stem}" in args  # the settings' default model
+    assert not [arg for arg in args if arg.startswith("MODEL_")]  # one argument, no synonyms
+    [env] = of("ENV")
+    assert env == f"MODEL_PATH={TASK_ROOT}/model/${{MODEL}}.onnx"
+    kinds = [(name, value.split("=")[0]) for name, value in instructions()]
+    assert kinds.index(("ARG", "MODEL")) < kinds.index(("ENV", "MODEL_PATH"))
+    # What the image's MODEL_PATH becomes: the file the guard checked, where the repo has it.
+    task_root = Path("/var/task")
+    value = env.split("=", 1)[1].replace(TASK_ROOT, str(task_root)).replace("${MODEL}", AERIAL)
+    served = Settings.from_env({"MODEL_PATH": value}).model_path
+    assert served.relative_to(task_root) == Path("model", f"{AERIAL}.onnx")
+    default = value.replace(AERIAL, DEFAULT_MODEL_PATH.stem)
+    assert Path(default).relative_to(task_root) == DEFAULT_MODEL_PATH.relative_to(REPO_ROOT)
+
+
+def test_deploy_docs_and_serverless_pass_the_same_argument(sls):
+    docs = (REPO_ROOT / "docs" / "deploy-aws.md").read_text(encoding="utf-8")
+    assert f"--build-arg MODEL={AERIAL}" in docs and f"--param model={AERIAL}" in docs
+    assert sls["custom"]["dockerBuild"]["buildArgs"] == {"MODEL": "${param:model}"}
+    assert sls["params"]["default"]["model"] == DEFAULT_MODEL_PATH.stem
+
+
+def test_a_model_of_model_serves_by_relative_model_path(tmp_path, monkeypatch):
+    """MODEL_PATH=model/aerial-vehicles.onnx from the folder that holds model/ (the repository
+    root locally, the task root on Lambda), as the image and the docs set it."""
+    from app import create_app
+
+    (tmp_path / "model").mkdir()
+    shutil.copy(shared_path("models", "yolox_nano.onnx"), tmp_path / "model" / f"{AERIAL}.onnx")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODEL_PATH", f"model/{AERIAL}.onnx")
+    client = create_app().test_client()
+    assert client.get("/health").get_json() == {"status": "ok", "model": AERIAL}
+
+
+def test_the_shipped_aerial_model_serves_as_it_is(monkeypatch, demo_jpeg):
+    from app import create_app
+    from tests.conftest import b64
+
+    path = REPO_ROOT / "model" / f"{AERIAL}.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout yet")
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setenv("MODEL_PATH", f"model/{AERIAL}.onnx")
+    client = create_app().test_client()
+    described = client.get("/model").get_json()
+    assert described["name"] == AERIAL and described["dynamic_batch"]
+    assert described["recommended_settings"]  # it ships with its tuned settings inside
+    response = client.post("/detect", json={"image": b64(demo_jpeg)})
+    assert response.status_code == 200 and response.get_json()["count"] > 0
 
 
 def handler_functions() -> set[str]:

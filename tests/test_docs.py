@@ -2,7 +2,8 @@
 
 `mkdocs build --strict` (scripts/test.sh) checks the links between pages; these tests check
 what it cannot: the README's own links, that every path and module the pages name exists, that
-the configuration page lists every setting, and the generated API reference.
+every table row has its header's cells, that the configuration page lists every setting, and
+the generated API reference.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ PAGES = sorted(DOCS.glob("*.md"))
 # Repository paths as the pages spell them in backticks: app/..., bench/x.py, scripts/x.sh, ...
 REPO_PATH = re.compile(r"`((?:app|bench|scripts|tests|examples|docs)/[\w./-]*\w)`")
 MODULE = re.compile(r"python3? -m (app(?:\.\w+)*)")
+DELIMITER_ROW = re.compile(r"\s*\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*")  # |---|:--:|
 
 
 def _load_hook():
@@ -39,6 +41,86 @@ def _nav_pages(nav) -> list[str]:
     if isinstance(nav, list):
         return [page for item in nav for page in _nav_pages(item)]
     return [page for value in nav.values() for page in _nav_pages(value)]
+
+
+def table_cells(row: str) -> list[str]:
+    """A Markdown table row's cells: split on pipes, except escaped ones and those in code spans."""
+    cells, cell, i = [], "", 0
+    row = row.strip()
+    while i < len(row):
+        char = row[i]
+        if char == "\\" and i + 1 < len(row):
+            cell, i = cell + row[i : i + 2], i + 2
+            continue
+        if char == "`":
+            fence = re.match(r"`+", row[i:]).group()
+            close = row.find(fence, i + len(fence))
+            if close != -1:  # a code span: its pipes are text
+                cell, i = cell + row[i : close + len(fence)], close + len(fence)
+                continue
+        if char == "|":
+            cells.append(cell)
+            cell = ""
+        else:
+            cell += char
+        i += 1
+    cells.append(cell)
+    if row.startswith("|"):
+        cells = cells[1:]
+    if row.endswith("|") and not row.endswith("\\|"):
+        cells = cells[:-1]
+    return [c.strip() for c in cells]
+
+
+def tables(text: str) -> list[list[tuple[int, str]]]:
+    """Each table (a row, then a |---| delimiter row, then rows) as (line number, row) pairs,
+    outside fenced code blocks."""
+    found, current, fenced = [], None, False
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        if fenced or not line.lstrip().startswith("|"):
+            current = None
+            continue
+        if current is not None:
+            current.append((number, line))
+        elif number < len(lines) and DELIMITER_ROW.fullmatch(lines[number]):
+            current = [(number, line)]
+            found.append(current)
+    return found
+
+
+@pytest.mark.parametrize("page", [README, *PAGES], ids=lambda path: path.name)
+def test_every_table_row_has_its_headers_cells(page):
+    bad = []
+    for table in tables(page.read_text(encoding="utf-8")):
+        width = len(table_cells(table[0][1]))
+        bad += [f"line {n}: {len(table_cells(row))} cells, header {width}"
+                for n, row in table if len(table_cells(row)) != width]  # fmt: skip
+    assert not bad, f"{page.name}: {bad}"
+
+
+@pytest.mark.parametrize(
+    ("row", "cells"),
+    [
+        ("| a | b |", ["a", "b"]),
+        ("a | b", ["a", "b"]),
+        ("| `x | y` | b |", ["`x | y`", "b"]),
+        ("| ``a ` | b`` | c |", ["``a ` | b``", "c"]),
+        ("| a \\| b | c |", ["a \\| b", "c"]),
+        ("| `unclosed | b |", ["`unclosed", "b"]),
+        ("|  | empty |", ["", "empty"]),
+    ],
+)
+def test_table_cells_mind_escaped_pipes_and_code_spans(row, cells):
+    assert table_cells(row) == cells
+
+
+def test_tables_are_found_and_a_stray_row_counts():
+    text = "x\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 |\n\n```\n| not | a | table |\n```\n"
+    [table] = tables(text)
+    assert [len(table_cells(row)) for _, row in table] == [2, 2, 2, 1]
 
 
 def test_readme_is_a_short_front_door():

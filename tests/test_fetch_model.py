@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from app.cli import fetch_model as fm
+from app.cli import model_source
 from app.cli.fetch_model import FetchError, FetchResult, fetch_model, main
+from tests.conftest import SHARED
 
 # Several read chunks, so the streaming size limit is exercised mid-transfer.
 PAYLOAD_BYTES = 200_000
 MODEL_PATH = "/model.onnx"
-CI_OFFLINE_COPY = fm.REPO_ROOT.parent / "shared" / "models" / "yolox_nano.onnx"
+CI_OFFLINE_COPY = SHARED / "models" / "yolox_nano.onnx"
 
 
 @dataclass
@@ -245,7 +247,8 @@ def test_checksum_mismatch_names_expected_and_got(
 def test_unreachable_server_explains_offline_fixes(
     closed_port_url: str, dest: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(fm, "REPO_ROOT", dest.parent / "no-shared-beside")  # the general advice
+    # No copy beside the checkout: the general advice.
+    monkeypatch.setattr(model_source, "REPO_ROOT", dest.parent / "no-shared-beside")
     with pytest.raises(FetchError) as excinfo:
         fetch_model(dest, url=closed_port_url, timeout_s=5.0)
 
@@ -529,7 +532,7 @@ def test_offline_failure_points_at_a_copy_beside_the_checkout(
     if beside:
         copy.parent.mkdir(parents=True)
         copy.write_bytes(b"\x08" + b"\0" * 300)
-    monkeypatch.setattr(fm, "REPO_ROOT", checkout)
+    monkeypatch.setattr(model_source, "REPO_ROOT", checkout)
 
     assert main(["--dest", str(dest), "--url", closed_port_url]) == 1
 

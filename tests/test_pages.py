@@ -278,7 +278,7 @@ def test_static_files_come_from_memory_with_etags(client):
         assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
 
 
-# --- behind an API Gateway REST stage (issue 12) ------------------------------------------------
+# --- behind an API Gateway REST stage -----------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.detector import DetectOptions, detect_array, detect_bytes, load_model
+from app.detector import DetectOptions, Model, detect_array, detect_bytes, load_model
 from app.detector.preprocess import decode_image
+from app.detector.sliced import MAX_TILE_BATCH
 from app.detector.slicing import SlicingOptions
 from tests.onnx_graphs import constant_output_model
 
@@ -87,6 +88,37 @@ def test_batched_tiles_equal_one_at_a_time(dynamic_yolox, yolox_model, demo_jpeg
     np.testing.assert_allclose(batched.xyxy, one_by_one.xyxy, atol=1e-3)
     np.testing.assert_allclose(batched.confidence, one_by_one.confidence, atol=1e-5)
     assert batched.class_id.tolist() == one_by_one.class_id.tolist()
+
+
+def test_a_dynamic_batch_model_runs_tiles_in_batches_with_the_per_tile_answer(
+    dynamic_yolox, demo_jpeg, monkeypatch
+):
+    # The same network and file, told it takes batch 1: the per-tile path, to compare with.
+    info = replace(dynamic_yolox.info, dynamic_batch=False)
+    per_tile = Model(dynamic_yolox.session, info, path=dynamic_yolox.path)
+    batch_sizes: list[int] = []
+    run = Model.run
+
+    def counting_run(self, batch):
+        batch_sizes.append(len(batch))
+        return run(self, batch)
+
+    monkeypatch.setattr(Model, "run", counting_run)
+    slicing = SlicingOptions(mode="on", tile_wh=(256, 256), overlap=0.2)  # 15 tiles + whole
+    options = DetectOptions(confidence=0.05, slicing=slicing)
+    batched = detect_bytes(dynamic_yolox, demo_jpeg, options)
+    batched_sizes, batch_sizes[:] = batch_sizes[:], []
+    one_by_one = detect_bytes(per_tile, demo_jpeg, options)
+
+    views = batched.slicing.tiles + 1
+    assert sum(batched_sizes) == sum(batch_sizes) == views == 16
+    assert 1 < max(batched_sizes) <= MAX_TILE_BATCH and len(batched_sizes) < views
+    assert set(batch_sizes) == {1}
+    found, expected = batched.detections, one_by_one.detections
+    assert len(found) == len(expected) > 10
+    np.testing.assert_allclose(found.xyxy, expected.xyxy, atol=1e-3)
+    np.testing.assert_allclose(found.confidence, expected.confidence, atol=1e-5)
+    assert found.class_id.tolist() == expected.class_id.tolist()
 
 
 def test_bytes_path_crops_from_pil_exactly_like_the_array_path(yolox_model, demo_jpeg):

@@ -3,6 +3,7 @@ the shared aerial images whose defaults score matches pycocotools through POST /
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 
@@ -10,7 +11,8 @@ import pytest
 
 from app import create_app
 from app.__main__ import main
-from app.config import Settings
+from app.config import MODEL_SETTINGS, Settings
+from app.detector import load_model
 from tests.conftest import b64, shared_path
 from tests.evaluation import coco_scores, to_coco_predictions, yolo_labels_to_coco
 from tests.test_tuning_env import parse_env_file
@@ -108,6 +110,26 @@ def test_without_out_the_settings_are_printed(aerial_subset, model_path, capsys)
     assert set(printed) >= {"SLICING_TILE", "DEFAULT_IOU", "DEFAULT_CONFIDENCE"}
 
 
+def test_into_model_writes_a_copy_the_server_serves_with_the_settings(
+    aerial_subset, model_path, tmp_path, capsys, monkeypatch
+):
+    for name in MODEL_SETTINGS:  # no operator settings: the copy's are what apply
+        monkeypatch.delenv(name, raising=False)
+    copy_path = tmp_path / "tuned.onnx"
+    images, labels = str(aerial_subset / "images"), str(aerial_subset / "labels")
+    status, stdout, stderr = run_cli(
+        capsys, images, "--labels", labels, "--budget-minutes", "0.05", "--model", model_path,
+        "--into-model", str(copy_path),
+    )  # fmt: skip
+    assert status == 0, stderr
+    assert f"Wrote {copy_path}: yolox_nano.onnx with these settings in its metadata" in stdout
+    section = stdout.split("Settings (write them to a file with --out FILE):\n")[1]
+    printed = parse_env_file("\n".join(re.findall(r"^[A-Z_]+=.*$", section, re.M)))
+    served = create_app(model=load_model(copy_path)).extensions["settings"]
+    assert served == Settings.from_env(printed)  # as if the env file had been loaded
+    assert served.explicit == frozenset()  # ... but from the model, under the environment
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -116,6 +138,7 @@ def test_without_out_the_settings_are_printed(aerial_subset, model_path, capsys)
         ("empty labels", r"error: the labels in .* hold no box"),
         ("unknown class", r"error: --classes: unknown class 'plane'; yolox_nano knows 80"),
         ("bad budget", r"error: --budget-minutes must be more than 0"),
+        ("into a missing folder", r"error: --into-model .*nowhere/t.onnx: its folder does not"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
@@ -133,6 +156,8 @@ def test_usage_errors_are_one_line_and_exit_2(
             label.write_text("")
     elif case == "unknown class":
         extra = ["--classes", "car,plane"]
+    elif case == "into a missing folder":
+        extra = ["--into-model", str(tmp_path / "nowhere" / "t.onnx")]
     else:
         extra = ["--budget-minutes", "0"]
     status, stdout, stderr = run_cli(
@@ -141,3 +166,33 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert status == 2
     assert re.fullmatch(message + r".*\n", stderr)
     assert stdout == ""
+
+
+class Terminal(io.StringIO):
+    """stderr as an interactive shell has it: a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_counts_views_on_stderr_only(aerial_subset, model_path, tmp_path, capsys,
+                                                  monkeypatch):  # fmt: skip
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for name in SUBSET[:2]:
+        shutil.copy(aerial_subset / "images" / name, images / name)
+        label = name.rsplit(".", 1)[0] + ".txt"
+        shutil.copy(aerial_subset / "labels" / label, labels / label)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    status = main(["tune", str(images), "--labels", str(labels),
+                   "--budget-minutes", "0.05", "--model", model_path])  # fmt: skip
+    drawn, out = terminal.getvalue(), capsys.readouterr().out
+    bars = [part for part in drawn.split("\r") if "view" in part]
+    assert status == 0, drawn
+    assert "\r" not in out and "Winner: " in out
+    done, total = map(int, re.search(r"(\d+)/(\d+)", bars[-1]).groups())
+    assert len(bars) >= 2 and 0 < done == total  # ends complete: skipped passes are notes
+    notes = [line for line in drawn.split("\n") if "budget:" in line]
+    assert all(line.rsplit("\r", 1)[-1].startswith("budget:") for line in notes)

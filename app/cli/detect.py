@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..config import Settings
+from ..config import Settings, settings_for_model
 from ..detector import DetectionError, load_model
 from ..schemas.detect import DETECT_FIELDS, DetectParams
 from ..service import DetectionService
+from . import progress
 from .exports import WRITERS, make_writer
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -53,6 +54,7 @@ def add_detect_command(commands) -> None:
         action=argparse.BooleanOptionalAction,
         help="a progress bar on stderr (default: when stderr is a terminal)",
     )
+    cmd.set_defaults(func=detect_main)
 
 
 def find_images(paths: list[Path]) -> list[tuple[Path, Path]]:
@@ -93,12 +95,6 @@ def detect_file(path: Path, params: DetectParams, service: DetectionService) -> 
     return service.detect(path.read_bytes(), params)
 
 
-def progress_line(done: int, total: int, elapsed_s: float, name: str, width: int = 24) -> str:
-    filled = width if total == 0 else round(width * done / total)
-    rate = done / elapsed_s if elapsed_s > 0 else 0.0
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.1f} img/s {name[-40:]}"
-
-
 def run_detect(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Exit status: 0 all images done, 1 some failed (each reported), 2 nothing could start."""
     try:
@@ -112,37 +108,37 @@ def run_detect(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             labels_path=settings.model_labels,
             threads=settings.model_threads,
         )
-        service = DetectionService(settings, model)
+        service = DetectionService(settings_for_model(settings, model.info), model)
         params = service.options(payload)  # once: a bad option stops before the first image
         writer = make_writer(args.format, args.out, model.info.class_names, stdout)
     except (UsageError, DetectionError, ValueError) as exc:
         stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
         return 2
-    show = stderr.isatty() if args.progress is None else args.progress
+    show = progress.wanted(args.progress, stderr)
     return _detect_all(images, params, service, writer, stderr, show)
 
 
 def _detect_all(images, params, service, writer, stderr: TextIO, show: bool) -> int:
     failed = detections = 0
     started = time.perf_counter()
-    for done, (path, relative) in enumerate(images, 1):
+    shown = progress.bar(stderr, show=show, total=len(images), unit="img")
+    for path, relative in images:
         try:
             body = detect_file(path, params, service)
         except (DetectionError, OSError) as exc:
             failed += 1
             reason = exc.message if isinstance(exc, DetectionError) else exc.strerror
-            stderr.write(("\n" if show else "") + f"{path}: {reason}\n")
+            progress.note(stderr, f"{path}: {reason}")
         else:
             writer.add(relative, body)
             detections += body["count"]
-        if show:
-            line = progress_line(done, len(images), time.perf_counter() - started, str(relative))
-            stderr.write("\r" + line.ljust(100))
-            stderr.flush()
+        shown.set_postfix_str(str(relative)[-40:], refresh=False)
+        shown.update(1)
+    shown.close()
     writer.close()
     elapsed_s = time.perf_counter() - started
-    stderr.write(("\n" if show else "") + f"{len(images)} images, {detections} detections, "
-                 f"{failed} failed, {elapsed_s:.1f} s\n")  # fmt: skip
+    stderr.write(f"{len(images)} images, {detections} detections, {failed} failed, "
+                 f"{elapsed_s:.1f} s\n")  # fmt: skip
     return 1 if failed else 0
 
 

@@ -24,6 +24,8 @@ from .. import aws, jobs
 from ..config import Settings
 from ..detector.errors import ConfigError
 from ..events.inputs import is_input, job_of, result_key
+from .progress import bar as progress_bar
+from .progress import wanted
 
 SEND_BATCH = 10  # SendMessageBatch's limit
 SEND_ATTEMPTS = 3
@@ -115,7 +117,9 @@ def enqueue(
     bucket, prefix = parse_s3_url(url)
     region = s3.meta.region_name or "us-east-1"
     summary, batch = Summary(), []
-    started = time.perf_counter()
+    # The total is unknown until the listing ends: a running count with its rate, not a bar.
+    counter = progress_bar(progress, show=progress is not None, total=None, unit="obj",
+                           bar_format="{n_fmt} listed, {desc} ({rate_fmt}){postfix}")  # fmt: skip
     for obj in list_objects(s3, bucket, prefix):
         summary.listed += 1
         if not is_input(bucket, obj["Key"], settings):
@@ -127,18 +131,14 @@ def enqueue(
         if len(batch) == SEND_BATCH:
             _send(sqs, queue_url, batch, summary)
             batch = []
-        if progress is not None:
-            # The total is unknown until the listing ends: a running count, not a bar.
-            rate = summary.listed / max(time.perf_counter() - started, 1e-9)
-            queued = summary.sent + len(batch)
-            skipped = summary.up_to_date + summary.not_images
-            line = f"{summary.listed} listed, {queued} to enqueue, {skipped} skipped ({rate:.0f}/s)"
-            line += f" {obj['Key'][-40:]}"
-            progress.write("\r" + line[:120].ljust(120))
+        queued = summary.sent + len(batch)
+        skipped = summary.up_to_date + summary.not_images
+        counter.set_description_str(f"{queued} to enqueue, {skipped} skipped", refresh=False)
+        counter.set_postfix_str(obj["Key"][-40:], refresh=False)
+        counter.update(1)
     if batch:
         _send(sqs, queue_url, batch, summary)
-    if progress is not None:
-        progress.write("\n")
+    counter.close()
     return summary
 
 
@@ -171,6 +171,7 @@ def add_enqueue_command(commands) -> None:
         action=argparse.BooleanOptionalAction,
         help="a progress line on stderr (default: when stderr is a terminal)",
     )
+    cmd.set_defaults(func=enqueue_main)
 
 
 def enqueue_main(args: argparse.Namespace) -> int:
@@ -181,7 +182,7 @@ def enqueue_main(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
         return 2
-    show = stderr.isatty() if args.progress is None else args.progress
+    show = wanted(args.progress, stderr)
     summary = enqueue(
         aws.client("s3"),
         aws.client("sqs"),

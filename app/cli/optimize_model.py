@@ -1,4 +1,5 @@
-"""Command line: `python -m app.cli.optimize_model` pre-optimises the model at image build time."""
+"""`small-object-detect optimize-model` (also `python -m app.cli.optimize_model`): save the model's
+graph optimised beside it, at image build time."""
 
 from __future__ import annotations
 
@@ -9,19 +10,31 @@ from pathlib import Path
 
 from ..config import DEFAULT_MODEL_PATH
 
+DESCRIPTION = (
+    "Save the model's graph optimised beside it, so that every cold start loads the optimised "
+    "graph instead of optimising it again (see docs/performance.md)."
+)
 
-def main(argv: list[str] | None = None) -> int:
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    default_model = Path(os.environ.get("MODEL_PATH") or DEFAULT_MODEL_PATH)
+    parser.add_argument(
+        "model", nargs="?", type=Path, default=default_model, help="default $MODEL_PATH"
+    )
+
+
+def add_optimize_model_command(commands) -> None:
+    cmd = commands.add_parser(
+        "optimize-model", help="pre-optimise the model (image build time)", description=DESCRIPTION
+    )
+    _add_arguments(cmd)
+    cmd.set_defaults(func=optimize_model_main)
+
+
+def optimize_model_main(args: argparse.Namespace) -> int:
     from ..detector import ModelError
     from ..detector.model import save_optimized
 
-    parser = argparse.ArgumentParser(
-        prog="python -m app.cli.optimize_model",
-        description="Save the model's graph optimised beside it, so that every cold start "
-        "loads the optimised graph instead of optimising it again (see docs/performance.md).",
-    )
-    default_model = Path(os.environ.get("MODEL_PATH") or DEFAULT_MODEL_PATH)
-    parser.add_argument("model", nargs="?", type=Path, default=default_model)
-    args = parser.parse_args(argv)
     try:
         target = save_optimized(args.model)
     except ModelError as exc:
@@ -29,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"wrote {target}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    prog = "python -m app.cli.optimize_model"
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    _add_arguments(parser)
+    return optimize_model_main(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

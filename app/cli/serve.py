@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+
+
+def add_serve_command(commands) -> None:
+    cmd = commands.add_parser(
+        "serve",
+        help="run the HTTP API locally (waitress)",
+        description="Serve the API on waitress (the model loads first; see docs/cli.md).",
+    )
+    cmd.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="default $HOST")
+    cmd.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "8080")), help="default $PORT"
+    )
+    cmd.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("THREADS", "4")),
+        help="request threads (default $THREADS or 4)",
+    )
+    cmd.set_defaults(func=serve_main)
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    return serve(args.host, args.port, args.threads)
 
 
 def serve(host: str, port: int, threads: int) -> int:

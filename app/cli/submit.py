@@ -53,6 +53,7 @@ def add_submit_command(commands) -> None:
         help="wait on this SQS queue, subscribed to the stack's JobsTopicArn, instead of "
         "polling (needs boto3 and AWS credentials)",
     )
+    cmd.set_defaults(func=submit_main)
 
 
 def job_options(args: argparse.Namespace) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shlex
 import sys
@@ -13,15 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from ..config import Settings
+from ..config import Settings, settings_for_model
 from ..detector import DetectionError, Model, detect_bytes, load_model
 from ..detector.cpus import usable_cpus
+from ..detector.model import RECOMMENDED_SETTINGS_KEY
 from ..detector.postprocess import DetectOptions
 from ..service import DetectionService
 from ..tuning.labels import LabelError, LabelledImage, load_labels
+from ..tuning.model_metadata import write_with_metadata
 from ..tuning.report import env_comments, env_text, folds_table, trials_table
 from ..tuning.search import TuneResult, tune
 from ..tuning.space import Setting, env_lines
+from . import progress
 from .detect import UsageError, find_images
 
 DEFAULT_BUDGET_MINUTES = 10.0
@@ -53,10 +57,18 @@ def add_tune_command(commands) -> None:
     )
     cmd.add_argument("--model", type=Path, help="the ONNX model (default MODEL_PATH)")
     cmd.add_argument(
+        "--into-model",
+        type=Path,
+        metavar="OUT.onnx",
+        help="also write a copy of the model that carries the settings in its metadata: "
+        "served as it is, it needs no env file (docs/tuning.md)",
+    )
+    cmd.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         help="a progress bar on stderr (default: when stderr is a terminal)",
     )
+    cmd.set_defaults(func=tune_main)
 
 
 def class_payload(raw: str | None, model: Model) -> dict:
@@ -84,13 +96,6 @@ def defaults_setting(settings: Settings, model: Model) -> Setting:
     slicing = settings.slicing_defaults()
     tile_wh = slicing.tile_wh or model.info.input_wh
     return Setting(dataclasses.replace(slicing, tile_wh=tile_wh), settings.default_iou)
-
-
-def progress_bar(done: int, total: int, elapsed_s: float, label: str, width: int = 24) -> str:
-    filled = width if total == 0 else min(width, round(width * done / total))
-    minutes, seconds = divmod(int(elapsed_s), 60)
-    bar = "#" * filled + "." * (width - filled)
-    return f"[{bar}] {done}/{total} views {minutes}:{seconds:02d} {label}"
 
 
 def measured_ms(model: Model, images: list[LabelledImage], options, max_pixels: int) -> float:
@@ -126,6 +131,8 @@ def _prepare(args: argparse.Namespace) -> _Job:
     images = find_images([args.images_dir])
     if not images:
         raise UsageError(f"{args.images_dir}: no images in it")
+    if args.into_model and not args.into_model.parent.is_dir():
+        raise UsageError(f"--into-model {args.into_model}: its folder does not exist")
     labelled = load_labels(images, args.labels)
     if len(labelled) < 2:
         raise UsageError("tuning needs at least 2 labelled images (20 to 50 is best)")
@@ -136,6 +143,7 @@ def _prepare(args: argparse.Namespace) -> _Job:
         labels_path=settings.model_labels,
         threads=settings.model_threads,
     )
+    settings = settings_for_model(settings, model.info)
     payload = class_payload(args.classes, model)
     return _Job(labelled, payload, settings, model, 60 * args.budget_minutes)
 
@@ -143,25 +151,27 @@ def _prepare(args: argparse.Namespace) -> _Job:
 def run_tune(
     args: argparse.Namespace, stdout: TextIO, stderr: TextIO, command: str = "python -m app tune"
 ) -> int:
-    """Exit status: 0 settings found (and written), 2 nothing could start (one line why)."""
+    """Exit status: 0 settings found (and written), 1 found but --into-model failed, 2 nothing
+    could start (one line why)."""
     started = time.perf_counter()
     try:
         job = _prepare(args)
     except (UsageError, LabelError, DetectionError, ValueError) as exc:
         stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
         return 2
-    show = stderr.isatty() if args.progress is None else args.progress
+    show = progress.wanted(args.progress, stderr)
     _print_intro(job, args, stdout)
     stdout.flush()
+    # The total shrinks when the budget skips a tile geometry; the label names the pass.
+    shown = progress.bar(stderr, show=show, total=None, unit="view")
 
-    def progress(done: int, total: int, label: str) -> None:
-        if show:
-            line = progress_bar(done, total, time.perf_counter() - started, label)
-            stderr.write("\r" + line.ljust(100))
-            stderr.flush()
+    def on_progress(done: int, total: int, label: str) -> None:
+        shown.total = total
+        shown.set_postfix_str(label, refresh=False)
+        shown.update(done - shown.n)
 
     def note(line: str) -> None:
-        stderr.write(("\n" if show else "") + line + "\n")
+        progress.note(stderr, line)
 
     options = request_options(job.payload, job.settings, job.model)
     defaults = defaults_setting(job.settings, job.model)
@@ -173,11 +183,11 @@ def run_tune(
         defaults,
         budget_s=max(remaining_s, 1.0),
         workers=usable_cpus(),
-        progress=progress,
+        progress=on_progress,
         note=note,
     )
-    if show:
-        stderr.write("\n")
+    shown.total = shown.n  # what the budget skipped is in the notes; every pass that ran is done
+    shown.close()
     return _finish(job, args, result, stdout, command, started)
 
 
@@ -198,7 +208,9 @@ def _finish(job, args, result: TuneResult, out: TextIO, command: str, started: f
     winner, defaults = result.winner, result.defaults
     point = result.operating_point
     tuned_env = env_lines(winner.setting, point.confidence)
-    tuned_settings = Settings.from_env({**os.environ, **tuned_env}, _model_override(args))
+    tuned_settings = settings_for_model(
+        Settings.from_env({**os.environ, **tuned_env}, _model_override(args)), job.model.info
+    )
     sample = timed_sample(job.labelled)
     max_pixels = job.settings.max_image_pixels
     default_ms = measured_ms(
@@ -242,10 +254,30 @@ def _finish(job, args, result: TuneResult, out: TextIO, command: str, started: f
                      "(docs/tuning.md)")  # fmt: skip
     else:
         lines += ["", "Settings (write them to a file with --out FILE):", text.rstrip()]
+    status = 0
+    if args.into_model:
+        try:
+            lines.append(_write_model_copy(job, args.into_model, tuned_env))
+        except (OSError, ValueError, DetectionError) as exc:
+            status = 1  # the settings above are still good; only the copy failed
+            lines.append(f"error: --into-model: {getattr(exc, 'message', exc)}")
     elapsed = time.perf_counter() - started
     lines.append(f"Took {int(elapsed // 60)} min {elapsed % 60:.0f} s.")
     out.write("\n".join(lines) + "\n")
-    return 0
+    return status
+
+
+def _write_model_copy(job: _Job, target: Path, settings: dict[str, str]) -> str:
+    """The model with `settings` as its recommended_settings metadata, written and loaded back
+    (the server reads it so); returns the line that says where it is."""
+    source = job.settings.model_path
+    write_with_metadata(source, target, {RECOMMENDED_SETTINGS_KEY: json.dumps(settings)})
+    copy = load_model(target, layout=job.settings.model_format, threads=1)
+    settings_for_model(Settings(), copy.info)  # the server's own checks of what it wrote
+    return (
+        f"Wrote {target}: {source.name} with these settings in its metadata; serve it with "
+        f"MODEL_PATH={target} (settings set in the environment still win)"
+    )
 
 
 def _model_override(args: argparse.Namespace) -> dict | None:

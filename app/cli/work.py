@@ -106,6 +106,7 @@ def add_work_command(commands) -> None:
     cmd.add_argument(
         "--once", action="store_true", help="stop when the queue is empty (default: poll)"
     )
+    cmd.set_defaults(func=work_main)
 
 
 def work_main(args: argparse.Namespace) -> int:

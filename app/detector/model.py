@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,8 @@ from .errors import ModelError
 from .labels import resolve_class_names
 
 DEFAULT_INPUT_WH = (640, 640)
+# The metadata key of a model's own recommended settings (`tune --into-model` writes it).
+RECOMMENDED_SETTINGS_KEY = "recommended_settings"
 MAX_END2END_ROWS = 1000
 PROVIDERS = ["CPUExecutionProvider"]
 
@@ -25,7 +29,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Static facts about a loaded model, read once at start-up."""
+    """Static facts about a loaded model, read once at start-up.
+
+    recommended_settings: environment variable name -> value as text (what `tune` writes in
+    its env file), from the metadata; app.config.settings_for_model checks and applies them.
+    """
 
     name: str
     layout: Layout
@@ -34,6 +42,7 @@ class ModelInfo:
     output_shape: tuple[int, ...]
     class_names: tuple[str, ...]
     dynamic_batch: bool
+    recommended_settings: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 def parse_imgsz(raw: str | None) -> tuple[int, int] | None:
@@ -47,6 +56,32 @@ def parse_imgsz(raw: str | None) -> tuple[int, int] | None:
     if len(values) == 1:
         values = values * 2
     return (values[1], values[0]) if len(values) == 2 and min(values) > 0 else None
+
+
+def read_recommended_settings(metadata: Mapping[str, str], model_name: str) -> dict[str, str]:
+    """The metadata's recommended_settings: a JSON object of setting names and values (text;
+    JSON numbers and booleans are taken as their text). {} when absent; ModelError when it is
+    not such an object. Which names and values are valid is app/config.py's to say."""
+    raw = metadata.get(RECOMMENDED_SETTINGS_KEY)
+    if raw is None:
+        return {}
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        values = None
+    if not isinstance(values, dict) or not all(
+        isinstance(v, str | int | float) for v in values.values()
+    ):
+        raise ModelError(
+            f"The model {model_name} has invalid {RECOMMENDED_SETTINGS_KEY} metadata: it must "
+            'be a JSON object of setting names and values, e.g. {"SLICING_OVERLAP": "0.1"}.'
+        )
+    return {name: _setting_text(value) for name, value in values.items()}
+
+
+def _setting_text(value: str | int | float) -> str:
+    """true/false for JSON booleans (as the environment spells them), else the value's text."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def input_size(shape: list, metadata: dict[str, str]) -> tuple[int, int]:
@@ -231,5 +266,6 @@ def load_model(
         output_shape=output_shape,
         class_names=class_names,
         dynamic_batch=not isinstance(graph_input.shape[0], int),
+        recommended_settings=read_recommended_settings(metadata, path.stem),
     )
     return Model(session, info, path=path)

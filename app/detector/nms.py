@@ -69,12 +69,32 @@ BLOCK = 64
 
 
 class _Columns:
-    """Score-sorted boxes as contiguous columns, with the per-box match bounds."""
+    """Score-sorted boxes as contiguous columns, with the per-box match bounds.
 
-    def __init__(self, boxes: np.ndarray, classes, threshold: float, metric: str) -> None:
+    any_class_threshold: boxes of different classes match too, above this overlap (None:
+    never); only meaningful with classes.
+    """
+
+    def __init__(
+        self,
+        boxes: np.ndarray,
+        classes,
+        threshold: float,
+        metric: str,
+        any_class_threshold: float | None = None,
+    ) -> None:
         self.x1, self.y1, self.x2, self.y2 = (np.ascontiguousarray(boxes[:, k]) for k in range(4))
-        self.bound = _match_bounds(box_area(boxes), threshold, metric)
+        areas = box_area(boxes)
+        self.bound = _match_bounds(areas, threshold, metric)
+        self.any_bound = None
+        if classes is not None and any_class_threshold is not None:
+            self.any_bound = _match_bounds(areas, any_class_threshold, metric)
         self.classes, self.metric = classes, metric
+
+    def _above(self, inter: np.ndarray, bound: np.ndarray, rows, cols) -> np.ndarray:
+        if self.metric == "iou":
+            return inter > bound[rows, None] + bound[cols]
+        return inter > np.minimum(bound[rows, None], bound[cols])
 
     def matches(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """(R, C) bool: box rows[r] matches box cols[c] (overlap above the threshold, same
@@ -88,12 +108,11 @@ class _Columns:
         )
         np.maximum(height, 0, out=height)
         inter *= height
-        if self.metric == "iou":
-            found = inter > self.bound[rows, None] + self.bound[cols]
-        else:
-            found = inter > np.minimum(self.bound[rows, None], self.bound[cols])
+        found = self._above(inter, self.bound, rows, cols)
         if self.classes is not None:
             found &= self.classes[rows, None] == self.classes[cols]
+            if self.any_bound is not None:
+                found |= self._above(inter, self.any_bound, rows, cols)
         return found
 
 
@@ -112,11 +131,13 @@ def greedy_match(
     *,
     max_keep: int | None = None,
     metric: str = "iou",
+    any_class_threshold: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The greedy pass NMS and greedy NMM share: (kept (K,), owner (N,)) as int64.
 
     In score order, the best remaining box is kept and takes every remaining box of its class
-    (any class when class_id is None) whose overlap with it exceeds threshold. kept: indices
+    (any class when class_id is None) whose overlap with it exceeds threshold, and every box
+    of any class whose overlap exceeds any_class_threshold (when given). kept: indices
     of kept boxes, highest score first. owner: for each box, its kept box's position in kept
     (a kept box owns itself); -1 for boxes no kept box took (only once max_keep are kept).
 
@@ -130,7 +151,9 @@ def greedy_match(
         raise ValueError(f"unknown overlap metric {metric!r}; use 'iou' or 'ios'")
     order = np.argsort(-scores, kind="stable")
     classes = None if class_id is None else class_id[order]
-    boxes = _Columns(xyxy[order].astype(np.float32), classes, threshold, metric)
+    boxes = _Columns(
+        xyxy[order].astype(np.float32), classes, threshold, metric, any_class_threshold
+    )
     owner_sorted = np.full(len(order), -1, np.int64)
     free = np.ones(len(order), bool)
     limit = len(order) if max_keep is None else max_keep
@@ -178,12 +201,24 @@ def nms(
     *,
     max_keep: int | None = None,
     metric: str = "iou",
+    any_class_threshold: float | None = None,
 ) -> np.ndarray:
     """Greedy NMS; returns indices of kept boxes, highest score first.
 
     A box is suppressed by a higher-scoring kept box of the same class (any class when
-    class_id is None) whose overlap exceeds iou_threshold. Stops once max_keep boxes are
+    class_id is None) whose overlap exceeds iou_threshold, or of any class whose overlap
+    exceeds any_class_threshold (when given: one object under two labels). Stops once max_keep
+    boxes are
     kept: greedy NMS keeps in score order, so the first max_keep kept are exactly the
     top max_keep of the full result, at a fraction of the cost.
     """
-    return greedy_match(xyxy, scores, class_id, iou_threshold, max_keep=max_keep, metric=metric)[0]
+    kept, _ = greedy_match(
+        xyxy,
+        scores,
+        class_id,
+        iou_threshold,
+        max_keep=max_keep,
+        metric=metric,
+        any_class_threshold=any_class_threshold,
+    )
+    return kept

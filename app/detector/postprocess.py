@@ -14,6 +14,9 @@ from .slicing import SlicingOptions
 # Most candidates fed to NMS, best first (the Ultralytics convention): bounds the cost of a
 # confidence of 0.001 on a model with thousands of rows.
 MAX_NMS_CANDIDATES = 30_000
+# With one label per box, two boxes of different classes overlapping by more than this are one
+# object the model could not name for sure (a car that is also a truck): only the better stays.
+SAME_OBJECT_IOU = 0.9
 
 
 @dataclass(frozen=True)
@@ -62,15 +65,21 @@ def select_labels(candidates: Candidates, options: DetectOptions) -> Detections:
 
 
 def suppress(detections: Detections, options: DetectOptions, *, needs_nms: bool) -> Detections:
-    """NMS (when the layout needs it), then the best max_detections, highest confidence first."""
-    if not needs_nms:
+    """NMS (when the layout needs it), then the best max_detections, highest confidence first.
+
+    With one label per box (not multi_label), a box that overlaps a better one of another class
+    by more than SAME_OBJECT_IOU goes too, NMS-free layouts included: one object, one label.
+    """
+    same_object = None if options.multi_label else SAME_OBJECT_IOU
+    if not needs_nms and same_object is None:
         return detections.sorted_by_confidence()[: options.max_detections]
     keep = nms(
         detections.xyxy,
         detections.confidence,
         None if options.agnostic else detections.class_id,
-        options.iou,
+        options.iou if needs_nms else 1.0,  # NMS-free: no overlap within a class is "above 1"
         max_keep=options.max_detections,
+        any_class_threshold=same_object,
     )
     return detections[keep]
 

@@ -43,7 +43,8 @@ class SlicingOptions:
     overlap: fraction of a tile shared with its neighbour, per axis (SAHI's overlap ratio).
     whole_image: also run the model on the whole image and merge its boxes in (large objects).
     merge / match_metric / match_threshold / class_agnostic: how the union of boxes from all
-    views is merged (see merge.py).
+    views is merged (see merge.py). class_agnostic by default: neighbouring tiles often name
+    one object differently (car in one, truck in the next), and one object is one detection.
     max_tiles: the server's cap (MAX_TILES); requests cannot set it.
     """
 
@@ -54,7 +55,7 @@ class SlicingOptions:
     merge: str = "nms"
     match_metric: str = "iou"
     match_threshold: float = 0.5
-    class_agnostic: bool = False
+    class_agnostic: bool = True
     max_tiles: int = DEFAULT_MAX_TILES
 
     def __post_init__(self) -> None:

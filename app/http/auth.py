@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from .. import aws
-from ..apikeys import MAX_API_KEY_CHARS, split_api_keys
-from ..config import Settings
+from ..config import MAX_API_KEY_CHARS, Settings, split_api_keys
 from ..detector.errors import ConfigError, DetectionError
 
 log = logging.getLogger(__name__)

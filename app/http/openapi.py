@@ -249,15 +249,8 @@ def openapi_document(
     """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids;
     keys: this server requires API keys (documented as security schemes and 401s);
     root: the public path prefix (an API Gateway stage such as "/dev"), the servers URL."""
-    schemas = component_schemas(list(LAYOUTS))
+    schemas = component_schemas(list(LAYOUTS), settings, model)
     options = schemas["DetectRequest"]["properties"]
-    options["confidence"]["default"] = settings.default_confidence
-    options["iou"]["default"] = settings.default_iou
-    options["max_detections"]["default"] = settings.default_max_detections
-    if model is not None:
-        class_id = options["classes"]["items"]["anyOf"][1]
-        class_id["maximum"] = len(model.class_names) - 1
-        options["classes"]["examples"] = [[model.class_names[0]]]
     components: dict[str, Any] = {"schemas": schemas}
     if keys:
         components["securitySchemes"] = SECURITY_SCHEMES

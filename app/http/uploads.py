@@ -43,7 +43,7 @@ class QueryOption:
     convert never raises: what it cannot convert it passes on as the string, which the
     validator then rejects with the same message and code as a bad JSON value.
     schema: the parameter's schema when it differs from the JSON field's
-    (see app/schemas/contract.py).
+    (declared in app/schemas/request.py).
     """
 
     convert: Callable[[str], Any]

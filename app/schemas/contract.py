@@ -1,9 +1,9 @@
 """The API contract as JSON Schemas (2020-12): the one source the OpenAPI document is built from.
 
-`app/schemas/detect.py` does the validating; tests hold it to these schemas (tests/test_openapi.py
-runs the same payloads through both, and schemathesis fuzzes the live app against the document).
-A new request option is one entry in DETECT_OPTIONS; a new response field is one entry in
-DETECT_RESPONSE_PROPERTIES.
+The request schemas are derived from the Structs of `request.py`, the same declarations the
+validation uses (a new request option is one field there). The answers are written here: a new
+response field is one entry in DETECT_RESPONSE_PROPERTIES. Tests hold the app to them all
+(tests/test_openapi.py; schemathesis fuzzes the live app against the document).
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..detector.slicing import (
-    MATCH_METRICS,
-    MAX_OVERLAP,
-    MAX_TILE_PX,
-    MERGE_METHODS,
-    MIN_TILE_PX,
-    SLICING_MODES,
-)
-from .detect import MAX_DETECTIONS_LIMIT
+import msgspec
+
+from ..config import Settings
+from ..detector import ModelInfo
+from .request import DetectOptionsRequest, DetectRequestBody
 
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 
@@ -28,75 +24,50 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-IMAGE_FIELD = {
-    "type": "string",
-    "minLength": 1,
-    "description": "The image, base64 (standard or URL-safe, padding optional, whitespace "
-    "ignored, optional data:image/...;base64, prefix). JPEG, PNG, WebP, BMP, GIF or TIFF.",
-}
+def request_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    """A request Struct's JSON Schema, self-contained: nested objects inline, as a client and
+    the API reference read them; required fields first; no msgspec titles."""
+    (top,), defs = msgspec.json.schema_components([struct], ref_template="{name}")
+    return _inline(top, defs)
 
-_TILE_SIDE = {"type": "integer", "minimum": MIN_TILE_PX, "maximum": MAX_TILE_PX}
 
-# Every POST /detect option besides "image", by JSON field name.
-DETECT_OPTIONS: dict[str, dict[str, Any]] = {
-    "confidence": {**_UNIT, "description": "Minimum score (server default DEFAULT_CONFIDENCE)."},
-    "iou": {**_UNIT, "description": "NMS IoU threshold (server default DEFAULT_IOU)."},
-    "max_detections": {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": MAX_DETECTIONS_LIMIT,
-        "description": "Most detections returned (server default DEFAULT_MAX_DETECTIONS).",
-    },
-    "classes": {
-        "type": "array",
-        "minItems": 1,
-        "items": {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]},
-        "description": "Keep only these labels (case-insensitive) and/or class ids; "
-        "GET /model lists them.",
-    },
-    "multi_label": {
-        "type": "boolean",
-        "default": False,
-        "description": "Report a box once per class that passes, as COCO mAP is measured "
-        "(false: one label per object, its best class).",
-    },
-    "agnostic": {"type": "boolean", "default": False, "description": "NMS across classes."},
-    "annotate": {
-        "type": "boolean",
-        "default": False,
-        "description": 'Add "annotated_image": the image as JPEG with the boxes drawn.',
-    },
-    "slicing": {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "Small-object mode: tiles at native resolution merged with a whole-image "
-        "pass (server defaults SLICING_*).",
-        "properties": {
-            "mode": {"enum": list(SLICING_MODES)},
-            "tile": {
-                "anyOf": [
-                    _TILE_SIDE,
-                    {
-                        "type": "array",
-                        "minItems": 2,
-                        "maxItems": 2,
-                        "items": {
-                            "type": "integer",
-                            "minimum": MIN_TILE_PX,
-                            "maximum": MAX_TILE_PX,
-                        },
-                    },
-                ]
-            },
-            "overlap": {"type": "number", "minimum": 0, "maximum": MAX_OVERLAP},
-            "whole_image": {"type": "boolean"},
-            "merge": {"enum": list(MERGE_METHODS)},
-            "match_metric": {"enum": list(MATCH_METRICS)},
-            "match_threshold": {"type": "number", "minimum": 0, "maximum": 1},
-            "class_agnostic": {"type": "boolean"},
-        },
-    },
-}
+_SUBSCHEMA_MAPS = ("properties", "$defs")  # name -> schema
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+
+
+def _inline(schema: dict, defs: dict[str, dict]) -> dict:
+    if "$ref" in schema:  # a field's own description wins over its Struct's docstring
+        rest = {key: value for key, value in schema.items() if key != "$ref"}
+        return _inline({**defs[schema["$ref"]], **rest}, defs)
+    inlined = {}
+    for key, value in schema.items():
+        if key in _SUBSCHEMA_MAPS:
+            inlined[key] = {name: _inline(sub, defs) for name, sub in value.items()}
+        elif key in _SUBSCHEMA_LISTS:
+            inlined[key] = [_inline(sub, defs) for sub in value]
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            inlined[key] = _inline(value, defs)
+        elif key not in ("title", "required"):
+            inlined[key] = value
+    required = schema.get("required", [])
+    if "properties" in inlined:
+        properties = inlined.pop("properties")
+        first = {name: properties[name] for name in required}
+        inlined["properties"] = {**first, **properties}
+    if required:
+        inlined["required"] = required
+    return inlined
+
+
+def __getattr__(name: str) -> Any:
+    """DETECT_OPTIONS: every POST /detect option besides "image", by JSON field name.
+
+    Derived on use, as all request schemas are: at import it would lengthen every cold start.
+    """
+    if name == "DETECT_OPTIONS":
+        return request_schema(DetectOptionsRequest)["properties"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Every POST /detect 200 field, by name; REQUIRED_RESPONSE_FIELDS are always present.
 DETECT_RESPONSE_PROPERTIES: dict[str, dict[str, Any]] = {
@@ -162,19 +133,7 @@ _EXPIRES = {
     "created, rounded up to midnight UTC as S3 lifecycle rules count) and GET answers 404.",
 }
 JOB_STATUSES = ("awaiting_upload", "queued", "done", "failed")
-JOB_SCHEMAS: dict[str, dict] = {
-    "JobRequest": _object(
-        {
-            "options": {
-                "type": "object",
-                "properties": {**DETECT_OPTIONS, "notify": _NOTIFY},
-                "additionalProperties": False,
-                "description": "Any POST /detect field except image; validated now. And "
-                '"notify", the one option that is the job\'s own.',
-            }
-        },
-        [],
-    ),
+JOB_SCHEMAS: dict[str, dict] = {  # and JobRequest, from the request's declaration
     "JobUpload": _object(
         {
             "method": {"const": "POST"},
@@ -226,7 +185,6 @@ JOB_SCHEMAS: dict[str, dict] = {
 
 # The schemas that do not depend on the server; component_schemas() adds the rest.
 FIXED_SCHEMAS: dict[str, dict] = {
-    "DetectRequest": _object({"image": IMAGE_FIELD, **DETECT_OPTIONS}, ["image"]),
     "DetectResponse": _object(DETECT_RESPONSE_PROPERTIES, REQUIRED_RESPONSE_FIELDS),
     "Detection": _object(
         {
@@ -276,8 +234,11 @@ FIXED_SCHEMAS: dict[str, dict] = {
 }
 
 
-def component_schemas(layouts: list[str]) -> dict[str, dict]:
-    """Every named schema of the document (a fresh copy); layouts: the model formats known."""
+def component_schemas(
+    layouts: list[str], settings: Settings, model: ModelInfo | None
+) -> dict[str, dict]:
+    """Every named schema of the document (a fresh copy), with this server's option defaults
+    and (if loaded) its model's class ids; layouts: the model formats known."""
     summary = {
         "name": {"type": "string"},
         "format": {"type": "string", "enum": layouts},
@@ -288,6 +249,40 @@ def component_schemas(layouts: list[str]) -> dict[str, dict]:
         "dynamic_batch": {"type": "boolean"},
         "num_classes": {"type": "integer", "minimum": 1},
         "labels": {"type": "array", "items": {"type": "string"}},
+        "recommended_settings": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "The settings the model's metadata recommends (environment "
+            "variable names and values); the server applies each one the environment does "
+            "not set.",
+        },
     }
     schemas = {"ModelSummary": _object(summary), "ModelDescription": _object(description)}
-    return copy.deepcopy({**FIXED_SCHEMAS, **schemas})
+    schemas = {**_request_schemas(), **copy.deepcopy({**FIXED_SCHEMAS, **schemas})}
+    job_options = schemas["JobRequest"]["properties"]["options"]["properties"]
+    for options in (schemas["DetectRequest"]["properties"], job_options):
+        _with_server_values(options, settings, model)
+    return schemas
+
+
+def _request_schemas() -> dict[str, dict]:
+    """DetectRequest and JobRequest, derived from the request's declaration (fresh each time)."""
+    options = request_schema(DetectOptionsRequest)
+    options["properties"]["notify"] = dict(_NOTIFY)  # the job's own option (app/jobs/notify.py)
+    options["description"] = (
+        'Any POST /detect field except image; validated now. And "notify", the job\'s own.'
+    )
+    return {
+        "DetectRequest": request_schema(DetectRequestBody),
+        "JobRequest": _object({"options": options}, []),
+    }
+
+
+def _with_server_values(options: dict, settings: Settings, model: ModelInfo | None) -> None:
+    options["confidence"]["default"] = settings.default_confidence
+    options["iou"]["default"] = settings.default_iou
+    options["max_detections"]["default"] = settings.default_max_detections
+    if model is not None:
+        class_id = options["classes"]["items"]["anyOf"][1]
+        class_id["maximum"] = len(model.class_names) - 1
+        options["classes"]["examples"] = [[model.class_names[0]]]

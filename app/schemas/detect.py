@@ -1,4 +1,4 @@
-"""Request parsing and validation, and JSON serialisation of results.
+"""Request parsing (strict JSON, the declared fields of request.py, base64), and JSON results.
 
 The only place where numpy values become Python types and class ids become labels.
 """
@@ -9,26 +9,21 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from msgspec import UNSET, UnsetType
 
 from ..config import Settings
 from ..detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
 from ..detector.labels import label_for
-from .slicing import parse_slicing, slicing_summary
+from .request import DETECT_FIELDS, MAX_DETECTIONS_LIMIT, DetectOptionsRequest, DetectRequestBody
+from .slicing import slicing_options, slicing_summary
+from .validation import expected, field_type, struct_info, validated
 
-DETECT_FIELDS = (
-    "image",
-    "confidence",
-    "iou",
-    "max_detections",
-    "classes",
-    "multi_label",
-    "agnostic",
-    "annotate",
-    "slicing",
-)
-MAX_DETECTIONS_LIMIT = 10_000
+__all__ = ["DETECT_FIELDS", "MAX_DETECTIONS_LIMIT", "parse_detect_options", "parse_detect_request"]
+
 # The deepest valid body is 2 levels ({"classes": [...]}); the margin leaves room for new options
 # while keeping every later walk over the payload far from Python's recursion limit.
 MAX_JSON_DEPTH = 16
@@ -129,119 +124,84 @@ def parse_detect_request(
 
     image_bytes: an uploaded image (app/http/uploads.py); payload then holds only the options.
     """
-    params = _parse(payload, settings, model, image_required=image_bytes is None)
-    if image_bytes is None:
-        image_bytes = decode_base64_image(payload["image"], max_image_bytes)
+    if image_bytes is not None:
+        params = parse_detect_options(payload, settings, model)
+        return DetectRequest(image_bytes, params.options, annotate=params.annotate)
+    body = validated(_object(payload), DetectRequestBody, entry_errors=_entry_errors(model))
+    params = _params(body, settings, model)
+    image_bytes = decode_base64_image(body.image, max_image_bytes)
     return DetectRequest(image_bytes, params.options, annotate=params.annotate)
 
 
 def parse_detect_options(payload: Any, settings: Settings, model: ModelInfo | None) -> DetectParams:
     """Validate a POST /detect body's options; an "image" in it is neither required nor read."""
-    return _parse(payload, settings, model, image_required=False)
+    options = {name: value for name, value in _object(payload).items() if name != "image"}
+    body = validated(options, DetectOptionsRequest, entry_errors=_entry_errors(model))
+    return _params(body, settings, model)
 
 
-def _parse(
-    payload: Any, settings: Settings, model: ModelInfo | None, *, image_required: bool
-) -> DetectParams:
+def _object(payload: Any) -> dict:
     if not isinstance(payload, dict):
         raise InvalidRequest('The JSON body must be an object with an "image" field.')
-    unknown = sorted(set(payload) - set(DETECT_FIELDS))
-    if unknown:
-        # Echo a few names, cut short: the message must not mirror a megabyte of keys back.
-        named = ", ".join(repr(name[:40]) for name in unknown[:5])
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise InvalidRequest(
-            f"Unknown field(s): {named}{more}. Allowed: {', '.join(DETECT_FIELDS)}.",
-            code="unknown_field",
-        )
-    if image_required and "image" not in payload:
-        raise InvalidRequest(
-            'The field "image" (a base64-encoded image) is required.', code="missing_field"
-        )
-    _reject_nulls(payload)
+    return payload
+
+
+def _params(
+    body: DetectOptionsRequest, settings: Settings, model: ModelInfo | None
+) -> DetectParams:
+    """The validated fields over the server's defaults (an UNSET field takes the setting)."""
     options = DetectOptions(
-        confidence=_unit_interval(payload, "confidence", settings.default_confidence),
-        iou=_unit_interval(payload, "iou", settings.default_iou),
-        max_detections=_max_detections(payload, settings.default_max_detections),
-        class_ids=_class_ids(payload.get("classes"), model),
-        multi_label=_boolean(payload, "multi_label", False),
-        agnostic=_boolean(payload, "agnostic", False),
-        slicing=parse_slicing(payload.get("slicing"), settings.slicing_defaults()),
+        confidence=_given(body.confidence, settings.default_confidence),
+        iou=_given(body.iou, settings.default_iou),
+        max_detections=_given(body.max_detections, settings.default_max_detections),
+        class_ids=_class_ids(body.classes, model),
+        multi_label=body.multi_label,
+        agnostic=body.agnostic,
+        slicing=slicing_options(body.slicing, settings.slicing_defaults()),
     )
-    return DetectParams(options, annotate=_boolean(payload, "annotate", False))
+    return DetectParams(options, annotate=body.annotate)
 
 
-# Fields whose parsers read None as "absent": an explicit null is refused, as the schema says.
-_NOT_NULL = {"classes": "a non-empty list of class labels and/or ids", "slicing": "an object"}
+def _given(value: Any, default: Any) -> Any:
+    return default if value is UNSET else value
 
 
-def _reject_nulls(payload: dict) -> None:
-    for name, expected in _NOT_NULL.items():
-        if name in payload and payload[name] is None:
-            raise _invalid(name, expected)
+def _entry_errors(model: ModelInfo | None) -> dict[str, Callable[[Any], InvalidRequest]]:
+    """A "classes" entry that is neither a label nor a class id (-1, 1.5, [2]) is unknown."""
+    names = model.class_names if model else ()
+    return {"classes": lambda item: _unknown_class(item, names)}
 
 
-def _invalid(name: str, expected: str) -> InvalidRequest:
-    return InvalidRequest(f'The field "{name}" must be {expected}.', code="invalid_field")
+def _unknown_class(item: Any, names: tuple[str, ...]) -> InvalidRequest:
+    return InvalidRequest(
+        f'Unknown class {str(item)[:50]!r} in "classes"; GET /model lists the '
+        f"{len(names)} labels (ids 0-{len(names) - 1}).",
+        code="unknown_class",
+    )
 
 
-def _unit_interval(payload: dict, name: str, default: float) -> float:
-    value = payload.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _invalid(name, "a number between 0 and 1")
-    # Range first: math.isfinite() overflows on integers beyond a double, such as 10**400.
-    if not 0.0 <= value <= 1.0 or not math.isfinite(value):
-        raise _invalid(name, "a number between 0 and 1")
-    return float(value)
-
-
-def _max_detections(payload: dict, default: int) -> int:
-    value = payload.get("max_detections", default)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not 1 <= value <= MAX_DETECTIONS_LIMIT
-    ):
-        raise _invalid("max_detections", f"an integer from 1 to {MAX_DETECTIONS_LIMIT}")
-    return value
-
-
-def _boolean(payload: dict, name: str, default: bool) -> bool:
-    value = payload.get(name, default)
-    if not isinstance(value, bool):
-        raise _invalid(name, "true or false")
-    return value
-
-
-def _class_ids(value: Any, model: ModelInfo | None) -> frozenset[int] | None:
-    """Labels and/or integer ids -> ids; unknown labels and out-of-range ids are errors."""
-    if value is None:
+def _class_ids(classes: list | UnsetType, model: ModelInfo | None) -> frozenset[int] | None:
+    """Labels (case-insensitive) and/or ids -> ids; unknown labels and ids are errors."""
+    if classes is UNSET:
         return None
-    if not isinstance(value, list) or not value:
-        raise _invalid("classes", "a non-empty list of class labels and/or ids")
     names = model.class_names if model else ()
     by_name = {name.lower(): i for i, name in enumerate(names)}
     ids = set()
-    for item in value:
+    for item in classes:
         if isinstance(item, str) and item.strip().lower() in by_name:
             ids.add(by_name[item.strip().lower()])
-        elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item < len(names):
+        elif isinstance(item, int) and 0 <= item < len(names):
             ids.add(item)
         else:
-            raise InvalidRequest(
-                f'Unknown class {str(item)[:50]!r} in "classes"; GET /model lists the '
-                f"{len(names)} labels (ids 0-{len(names) - 1}).",
-                code="unknown_class",
-            )
+            raise _unknown_class(item, names)
     return frozenset(ids)
 
 
 def decode_base64_image(value: Any, max_image_bytes: int) -> bytes:
     """Standard or URL-safe base64, padding optional, whitespace and a data-URI prefix allowed."""
     if not isinstance(value, str) or not value:
-        raise _invalid("image", "a non-empty base64 string")
+        kind = field_type(struct_info(DetectRequestBody), "image")
+        raise InvalidRequest(f'The field "image" must be {expected(kind)}.', code="invalid_field")
     text = value
     if text[:5].lower() == "data:":
         header, sep, text = text.partition(",")
@@ -313,4 +273,6 @@ def model_description(model: ModelInfo) -> dict:
         "dynamic_batch": model.dynamic_batch,
         "num_classes": len(model.class_names),
         "labels": list(model.class_names),
+        # What the model's metadata recommends (applied under the operator's environment).
+        "recommended_settings": dict(model.recommended_settings),
     }

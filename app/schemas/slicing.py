@@ -1,104 +1,44 @@
-"""The request's "slicing" object: validation into SlicingOptions, and its response summary."""
+"""The request's "slicing" object as SlicingOptions over the server's defaults, and its summary."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable
 from typing import Any
+
+from msgspec import UNSET, UnsetType
 
 from ..detector import InvalidRequest
 from ..detector.sliced import SlicingSummary
-from ..detector.slicing import (
-    MATCH_METRICS,
-    MAX_OVERLAP,
-    MAX_TILE_PX,
-    MERGE_METHODS,
-    MIN_TILE_PX,
-    SLICING_MODES,
-    SlicingOptions,
-)
+from ..detector.slicing import SlicingOptions
+from .request import SLICING_FIELDS, DetectOptionsRequest, SlicingRequest
+from .validation import expected, field_type, struct_info, validated
+
+__all__ = ["SLICING_FIELDS", "parse_slicing", "slicing_options", "slicing_summary"]
 
 
-def _invalid(name: str, expected: str) -> InvalidRequest:
-    return InvalidRequest(f'The field "slicing.{name}" must be {expected}.', code="invalid_field")
-
-
-def _choice(allowed: tuple[str, ...]) -> Callable[[str, Any], str]:
-    def parse(name: str, value: Any) -> str:
-        if value not in allowed:
-            raise _invalid(name, "one of " + ", ".join(f'"{a}"' for a in allowed))
-        return value
-
-    return parse
-
-
-def _number(high: float) -> Callable[[str, Any], float]:
-    def parse(name: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _invalid(name, f"a number from 0 to {high}")
-        if not math.isfinite(value) or not 0.0 <= value <= high:
-            raise _invalid(name, f"a number from 0 to {high}")
-        return float(value)
-
-    return parse
-
-
-def _boolean(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _invalid(name, "true or false")
-    return value
-
-
-def _tile(name: str, value: Any) -> tuple[int, int]:
-    """416 (a square tile) or [width, height], in image px."""
-    sides = value if isinstance(value, list) and len(value) == 2 else [value, value]
-    # JSON has one number type: 416.0 is the integer 416 (as JSON Schema and max_detections say).
-    sides = [int(s) if isinstance(s, float) and s.is_integer() else s for s in sides]
-    if not all(
-        isinstance(side, int) and not isinstance(side, bool) and MIN_TILE_PX <= side <= MAX_TILE_PX
-        for side in sides
-    ):
-        raise _invalid(
-            name, f"an integer or [width, height] of integers from {MIN_TILE_PX} to {MAX_TILE_PX}"
-        )
-    return (sides[0], sides[1])
-
-
-# Request field -> (SlicingOptions field, parser).
-SLICING_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
-    "mode": ("mode", _choice(SLICING_MODES)),
-    "tile": ("tile_wh", _tile),
-    "overlap": ("overlap", _number(MAX_OVERLAP)),
-    "whole_image": ("whole_image", _boolean),
-    "merge": ("merge", _choice(MERGE_METHODS)),
-    "match_metric": ("match_metric", _choice(MATCH_METRICS)),
-    "match_threshold": ("match_threshold", _number(1.0)),
-    "class_agnostic": ("class_agnostic", _boolean),
-}
+def slicing_options(
+    request: SlicingRequest | UnsetType, defaults: SlicingOptions
+) -> SlicingOptions:
+    """A validated "slicing" object over the configured defaults; absent fields keep them."""
+    if request is UNSET:
+        return defaults
+    changes = {
+        name: getattr(request, name)
+        for name in request.__struct_fields__
+        if getattr(request, name) is not UNSET
+    }
+    if "tile_wh" in changes:  # 416 (a square tile) or [width, height], in image px
+        tile = changes["tile_wh"]
+        changes["tile_wh"] = (tile, tile) if isinstance(tile, int) else (tile[0], tile[1])
+    return dataclasses.replace(defaults, **changes)
 
 
 def parse_slicing(value: Any, defaults: SlicingOptions) -> SlicingOptions:
-    """The request's "slicing" object over the configured defaults; absent fields keep them."""
-    if value is None:
-        return defaults
+    """A "slicing" object on its own, validated as it is inside a request."""
     if not isinstance(value, dict):
-        raise InvalidRequest(
-            'The field "slicing" must be an object, e.g. {"mode": "on", "tile": 416}.',
-            code="invalid_field",
-        )
-    unknown = sorted(set(value) - set(SLICING_FIELDS))
-    if unknown:
-        raise InvalidRequest(
-            f'Unknown field(s) in "slicing": {", ".join(unknown)[:200]}. '
-            f"Allowed: {', '.join(SLICING_FIELDS)}.",
-            code="unknown_field",
-        )
-    changes = {}
-    for name, raw in value.items():
-        field, parse = SLICING_FIELDS[name]
-        changes[field] = parse(name, raw)
-    return dataclasses.replace(defaults, **changes)
+        kind = field_type(struct_info(DetectOptionsRequest), "slicing")
+        raise InvalidRequest(f'The field "slicing" must be {expected(kind)}.', code="invalid_field")
+    return slicing_options(validated(value, SlicingRequest, where="slicing."), defaults)
 
 
 def slicing_summary(summary: SlicingSummary) -> dict:
