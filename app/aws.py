@@ -25,6 +25,7 @@ READ_TIMEOUT_S = 60
 # Codes AWS uses for "try again": throttling, timeouts and server-side faults.
 TRANSIENT_CODES = frozenset(
     {
+        "ConditionalRequestConflict",  # S3: a conditional write raced another; retry
         "InternalError",
         "InternalFailure",
         "InternalFailureException",
@@ -97,6 +98,13 @@ def is_client_error(exc: BaseException) -> bool:
     from botocore.exceptions import ClientError
 
     return isinstance(exc, ClientError)
+
+
+def is_aws_error(exc: BaseException) -> bool:
+    """Any botocore error: AWS's answer (ClientError) or none (credentials, endpoint, network)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, BotoCoreError | ClientError)
 
 
 def is_not_found(exc: BaseException) -> bool:

@@ -59,6 +59,9 @@ class Settings:
     jobs_prefix: str = "jobs/"
     job_max_image_bytes: int = 100 * 1024 * 1024
     job_upload_expires_s: int = 900
+    # The bucket's lifecycle rule deletes jobs this long after creation (serverless.yml).
+    jobs_retention_days: int = 7
+    jobs_topic_arn: str | None = None  # None: no completion notifications (app/jobs/notify.py)
     # Small-object mode (sliced inference): defaults of the request's "slicing" object.
     slicing_mode: str = "auto"
     slicing_tile: tuple[int, int] | None = None  # None: the model input size

@@ -45,6 +45,7 @@ def check_event_settings(settings: Settings) -> None:
 # S3 takes at most 5 GB in one POST upload; a presigned POST policy lives at most 7 days.
 S3_MAX_POST_BYTES = 5 * 1024**3
 PRESIGN_MAX_EXPIRES_S = 7 * 24 * 3600
+SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 
 
 def _check_job_settings(settings: Settings) -> None:
@@ -64,6 +65,15 @@ def _check_job_settings(settings: Settings) -> None:
         )
     check_range("JOB_MAX_IMAGE_BYTES", settings.job_max_image_bytes, 1, S3_MAX_POST_BYTES)
     check_range("JOB_UPLOAD_EXPIRES_S", settings.job_upload_expires_s, 1, PRESIGN_MAX_EXPIRES_S)
+    check_range("JOBS_RETENTION_DAYS", settings.jobs_retention_days, 1, 36500)
+    topic = settings.jobs_topic_arn
+    if topic is not None and not SNS_TOPIC_ARN.fullmatch(topic):
+        raise ConfigError(f"JOBS_TOPIC_ARN={topic!r} is not a standard SNS topic ARN.")
+    if settings.job_upload_expires_s >= settings.jobs_retention_days * 24 * 3600:
+        raise ConfigError(
+            "JOB_UPLOAD_EXPIRES_S must be shorter than JOBS_RETENTION_DAYS: a job would be "
+            "deleted while its upload URL is still valid."
+        )
 
 
 def _check_topic_template(template: str) -> None:

@@ -2,7 +2,9 @@
 # CI check of the AWS deployment, offline: package serverless.yml with osls (pinned in
 # package.json / package-lock.json) using dummy credentials and an image given by digest URI (so
 # neither Docker nor AWS is contacted), then lint the generated CloudFormation with cfn-lint and
-# our own least-privilege rules (scripts/check_template.py). Both API-key variants are packaged.
+# our own least-privilege rules (scripts/check_template.py). Both API-key variants are packaged;
+# the apiKeys=on one also with a non-default jobsRetentionDays and uploadsExpiry=on, so that
+# the lifecycle rules are seen to carry the parameters' values, not only the defaults.
 # Exits non-zero on any error. Needs node >= 20.19 and npm; reaches only the npm registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,16 +39,20 @@ echo "   rejected as expected ($(grep -c '^E' "$work/broken.log") errors)"
 # Packaging into a folder inside .serverless gets it wiped by the next package: the API-key
 # variant goes to a temporary folder first, then the default into .serverless/.
 for variant in on off; do
-  out=.serverless
-  [ "$variant" = on ] && out="$work/apikeys-on"
-  echo "== osls package (apiKeys=$variant) -> $out"
+  out=.serverless retention_days=7 extra=()
+  if [ "$variant" = on ]; then
+    out="$work/apikeys-on" retention_days=3
+    extra=(--param "jobsRetentionDays=${retention_days}" --param uploadsExpiry=on)
+  fi
+  echo "== osls package (apiKeys=$variant, jobsRetentionDays=$retention_days) -> $out"
   "$osls" package --stage ci --region us-east-1 --param "imageUri=${image_uri}" \
-    --param "apiKeys=${variant}" --package "$out"
+    --param "apiKeys=${variant}" "${extra[@]}" --package "$out"
   for template in "$out"/cloudformation-template-*.json; do
     echo "== cfn-lint $(basename "$template") (apiKeys=$variant)"
     "${lint[@]}" "$template"
   done
   echo "== least-privilege and timeout rules (apiKeys=$variant)"
-  .venv/bin/python scripts/check_template.py "$out/cloudformation-template-update-stack.json"
+  .venv/bin/python scripts/check_template.py "$out/cloudformation-template-update-stack.json" \
+    --retention-days "$retention_days"
 done
 echo "check_deploy: OK"

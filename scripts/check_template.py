@@ -1,6 +1,8 @@
 """Checks the CloudFormation template osls generated for what cfn-lint cannot know about us.
 
-Usage: python scripts/check_template.py .serverless/cloudformation-template-update-stack.json
+Usage: python scripts/check_template.py TEMPLATE [--retention-days N]
+(TEMPLATE: .serverless/cloudformation-template-update-stack.json; --retention-days: the
+jobsRetentionDays it was packaged with, which its rule and JOBS_RETENTION_DAYS must carry)
 
 cfn-lint checks that the template is valid CloudFormation; this checks our own rules: every
 function is the container image, functions behind API Gateway stop within its 29 s, and IAM is
@@ -10,6 +12,10 @@ its JOBS_PREFIX), and the asynchronous paths lose nothing: every SQS event sourc
 batch item failures and caps its concurrency, its queue has a dead-letter queue after at most
 5 deliveries, a visibility timeout of at least 6x the function's timeout, and an alarm on the
 dead-letter queue; every function invoked asynchronously has an on-failure destination.
+Retention and notifications: the jobs bucket is in the stack with an enabled lifecycle rule
+that expires JOBS_PREFIX after exactly the JOBS_RETENTION_DAYS the API states, and one that
+aborts incomplete multipart uploads; SNS publish is allowed only on a topic of this stack and
+only to the function whose JOBS_TOPIC_ARN names it (never the HTTP function).
 Prints one line per function with its permissions; exits 1 listing every violation.
 """
 
@@ -89,6 +95,32 @@ def http_functions(resources: dict) -> set[str]:
     return found
 
 
+def _environment(props: dict) -> dict:
+    return props.get("Environment", {}).get("Variables", {})
+
+
+def publish_problems(resources: dict, props: dict, statements: list[dict], http: bool) -> list:
+    """sns:Publish only on this stack's topic that JOBS_TOPIC_ARN names; none for HTTP."""
+    topic = _environment(props).get("JOBS_TOPIC_ARN")
+    problems, may_publish = [], []
+    for statement in statements:
+        actions = [str(a) for a in _as_list(statement.get("Action", []))]
+        if not any(a.startswith("sns:") for a in actions):
+            continue
+        if http:
+            problems.append(f"the HTTP function may {actions}")
+            continue
+        for resource in _as_list(statement.get("Resource", [])):
+            target = _logical_id(resource)
+            ours = resources.get(target or "", {}).get("Type") == "AWS::SNS::Topic"
+            if not ours or resource != topic:
+                problems.append(f"may {actions} on {_text(resource)}, not its JOBS_TOPIC_ARN")
+            may_publish.append(resource)
+    if topic is not None and topic not in may_publish and not http:
+        problems.append(f"JOBS_TOPIC_ARN is {_text(topic)} but its role may not publish there")
+    return problems
+
+
 def function_problems(resources: dict, logical_id: str, http: bool) -> tuple[list[str], str]:
     """(problems, summary line) for one AWS::Lambda::Function."""
     props = resources[logical_id]["Properties"]
@@ -103,6 +135,7 @@ def function_problems(resources: dict, logical_id: str, http: bool) -> tuple[lis
     if not statements:
         problems.append(f"no inline policies found on its role {role_id}")
     jobs = _jobs_arns(props) if http else ()
+    problems += publish_problems(resources, props, statements, http)
     for statement in statements:
         problems += statement_problems(statement)
         actions = [str(a) for a in _as_list(statement.get("Action", []))]
@@ -123,7 +156,7 @@ def function_problems(resources: dict, logical_id: str, http: bool) -> tuple[lis
 
 def _jobs_arns(props: dict) -> tuple[str, ...]:
     """The S3 ARNs an HTTP function may touch: its jobs prefix, and listing its jobs bucket."""
-    env = props.get("Environment", {}).get("Variables", {})
+    env = _environment(props)
     bucket, prefix = env.get("JOBS_BUCKET"), env.get("JOBS_PREFIX")
     if not bucket or not prefix:
         return ()
@@ -179,6 +212,41 @@ def queue_problems(resources: dict) -> list[str]:
     return problems
 
 
+def lifecycle_problems(resources: dict, functions: list[str]) -> list[str]:
+    """The jobs bucket expires JOBS_PREFIX after the JOBS_RETENTION_DAYS the API tells clients,
+    and aborts incomplete multipart uploads; checked once per distinct jobs setting."""
+    settings = set()
+    for logical_id in functions:
+        env = _environment(resources[logical_id]["Properties"])
+        if env.get("JOBS_BUCKET"):
+            days = env.get("JOBS_RETENTION_DAYS")
+            settings.add((env["JOBS_BUCKET"], env.get("JOBS_PREFIX"), str(days)))
+    buckets = {
+        r["Properties"].get("BucketName"): r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::Bucket"
+    }
+    problems = []
+    for bucket, prefix, days in sorted(settings, key=str):
+        if days == "None":
+            problems.append("JOBS_RETENTION_DAYS is not set: the API would state its default")
+        if bucket not in buckets:
+            problems.append(f"the jobs bucket {bucket} is not in this stack: nothing expires jobs")
+            continue
+        rules = buckets[bucket].get("LifecycleConfiguration", {}).get("Rules", [])
+        enabled = [r for r in rules if r.get("Status") == "Enabled"]
+        if not any(
+            r.get("Prefix") == prefix and str(r.get("ExpirationInDays")) == days for r in enabled
+        ):
+            problems.append(
+                f"{bucket}: no enabled lifecycle rule expires {prefix} after JOBS_RETENTION_DAYS "
+                f"({days}) days"
+            )
+        if not any("AbortIncompleteMultipartUpload" in r and not r.get("Prefix") for r in enabled):
+            problems.append(f"{bucket}: no lifecycle rule aborts incomplete multipart uploads")
+    return problems
+
+
 def check(resources: dict) -> tuple[list[str], list[str]]:
     """(problems, summaries) over every function of the template."""
     http = http_functions(resources)
@@ -190,14 +258,29 @@ def check(resources: dict) -> tuple[list[str], list[str]]:
         found, summary = function_problems(resources, logical_id, logical_id in http)
         problems += found
         summaries.append(summary)
+    problems += lifecycle_problems(resources, functions)
     return problems + queue_problems(resources), summaries
 
 
+def retention_problems(resources: dict, days: str) -> list[str]:
+    """Every function's JOBS_RETENTION_DAYS is the value the stack was packaged with (with
+    lifecycle_problems: so is the bucket's rule)."""
+    found = {
+        str(_environment(r["Properties"]).get("JOBS_RETENTION_DAYS"))
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    return [] if found == {days} else [f"packaged with {days} retention days, found {found}"]
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--retention-days"):
         print(__doc__, file=sys.stderr)
         return 2
-    problems, summaries = check(load(Path(argv[0])))
+    resources = load(Path(argv[0]))
+    problems, summaries = check(resources)
+    if len(argv) == 3:
+        problems += retention_problems(resources, argv[2])
     for line in summaries:
         print(f"  {line}")
     for problem in problems:

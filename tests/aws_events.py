@@ -93,15 +93,21 @@ def record_calls(client, operation: str) -> list[dict]:
     return calls
 
 
-# The error bodies AWS sends: S3 speaks XML; IoT Data (rest-json) names the type in a header.
+# The error bodies AWS sends: S3 speaks XML; SNS (query) wraps it in ErrorResponse; IoT Data
+# (rest-json) names the type in a header.
 _S3_ERROR = (
     "<?xml version='1.0' encoding='UTF-8'?><Error><Code>{}</Code><Message>{}</Message></Error>"
+)
+_QUERY_ERROR = (
+    "<ErrorResponse><Error><Type>Receiver</Type><Code>{}</Code><Message>{}</Message></Error>"
+    "<RequestId>injected</RequestId></ErrorResponse>"
 )
 
 
 def _error_response(protocol: str, status: int, code: str) -> dict:
-    if protocol == "rest-xml":
-        body = _S3_ERROR.format(code, "Please reduce your request rate.").encode()
+    if protocol in ("rest-xml", "query"):
+        template = _S3_ERROR if protocol == "rest-xml" else _QUERY_ERROR
+        body = template.format(code, "Please reduce your request rate.").encode()
         headers = {"Content-Type": "application/xml"}
     else:
         body = json.dumps({"message": "Rate exceeded"}).encode()

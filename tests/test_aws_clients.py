@@ -92,3 +92,32 @@ def test_a_shared_client_is_made_once(made):
     clients, _, _ = made
     assert aws.client("sqs") is aws.client("sqs")
     assert [service for service, _, _ in clients] == ["sqs"]
+
+
+def test_notifications_and_the_notify_queue_make_their_clients_in_app_aws(made, yolox_model):
+    """The worker's SNS client (a job finished, JOBS_TOPIC_ARN set) and submit --notify-queue's
+    SQS client. Neither topic nor queue exists here: the clients are what is checked."""
+    from app.cli.notify_wait import NotifyQueueError, wait_for_job
+    from app.events.errors import RetryLater
+    from app.jobs import JobKeys, new_job_id
+
+    clients, s3, _ = made
+    s3.create_bucket(Bucket="jobs-bucket")
+    keys = JobKeys("jobs/", new_job_id())
+    s3.put_object(Bucket="jobs-bucket", Key=keys.request, Body=b'{"created_at": "2026-01-01"}')
+    s3.put_object(Bucket="jobs-bucket", Key=keys.image, Body=b"not an image: the job fails")
+    topic = "arn:aws:sns:us-east-1:123456789012:absent"
+    settings = Settings.from_env({}, {"jobs_bucket": "jobs-bucket", "jobs_topic_arn": topic})
+    with pytest.raises(RetryLater):  # the publish fails: the record is retried
+        handle_s3_event(s3_event(keys.image, bucket="jobs-bucket"), yolox_model, settings)
+    with pytest.raises(NotifyQueueError):
+        wait_for_job("https://sqs.us-east-1.amazonaws.com/123456789012/absent", keys.job_id, 1)
+    assert sorted(service for service, _, _ in clients) == ["s3", "sns", "sqs"]
+    for _, client, caller in clients:
+        check(
+            client,
+            caller,
+            attempts=aws.ATTEMPTS,
+            connect_s=aws.CONNECT_TIMEOUT_S,
+            read_s=aws.READ_TIMEOUT_S,
+        )

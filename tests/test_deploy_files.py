@@ -319,6 +319,8 @@ def test_triggers(sls):
 def test_environment_names_real_settings(sls):
     settings = {field.name.upper() for field in dataclasses.fields(Settings)}
     assert set(sls["provider"]["environment"]) <= settings
+    for function in sls["functions"].values():
+        assert set(function.get("environment", {})) <= settings
 
 
 def _statements(sls, role: str) -> list[dict]:
@@ -359,11 +361,104 @@ def test_iam_and_environment_come_from_the_same_parameters(sls):
     api = _grants(sls, "ApiRole")
     assert [arn.endswith(jobs) for arn in api["s3:PutObject"] + api["s3:GetObject"]] == [True] * 2
     assert [arn.endswith(f":::{env['JOBS_BUCKET']}") for arn in api["s3:ListBucket"]] == [True]
+    assert [arn.endswith(f":::{env['JOBS_BUCKET']}") for arn in worker["s3:ListBucket"]] == [True]
     assert {a for a in api if a.startswith("s3:")} == {
         "s3:PutObject",
         "s3:GetObject",
         "s3:ListBucket",
     }
+
+
+def test_jobs_expire_in_the_stack_after_the_retention_parameter(sls):
+    params = sls["params"]["default"]
+    assert (params["jobsRetentionDays"], params["uploadsExpiry"]) == ("7", "off")
+    bucket = sls["resources"]["Resources"]["UploadsBucket"]["Properties"]
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-jobs"] == {
+        "Id": "expire-jobs",
+        "Status": "Enabled",
+        "Prefix": "${param:jobsPrefix}",
+        "ExpirationInDays": "${param:jobsRetentionDays}",
+    }
+    parts = rules["abort-incomplete-multipart-uploads"]
+    assert parts["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert "Prefix" not in parts  # the whole bucket
+    # Uploads and their results are the user's: their rules exist, off unless asked for.
+    switch = "${self:custom.lifecycleStatus.${param:uploadsExpiry}}"
+    for name, prefix in (
+        ("expire-uploads", "inputPrefix"),
+        ("expire-upload-results", "resultsPrefix"),
+    ):
+        assert rules[name]["Status"] == switch
+        assert rules[name]["Prefix"] == f"${{param:{prefix}}}"
+        assert rules[name]["ExpirationInDays"] == "${param:uploadsRetentionDays}"
+    assert sls["custom"]["lifecycleStatus"] == {"off": "Disabled", "on": "Enabled"}
+    assert sls["provider"]["environment"]["JOBS_RETENTION_DAYS"] == "${param:jobsRetentionDays}"
+
+
+def test_only_the_worker_publishes_to_the_jobs_topic(sls):
+    resources = sls["resources"]["Resources"]
+    assert resources["JobsTopic"]["Type"] == "AWS::SNS::Topic"
+    topic = {"Ref": "JobsTopic"}
+    assert sls["functions"]["worker"]["environment"] == {"JOBS_TOPIC_ARN": topic}
+    others = [f for name, f in sls["functions"].items() if name != "worker"]
+    assert not any("JOBS_TOPIC_ARN" in f.get("environment", {}) for f in others)
+    assert "JOBS_TOPIC_ARN" not in sls["provider"]["environment"]
+    publish = [s for s in _statements(sls, "WorkerRole") if s["Action"] == "sns:Publish"]
+    assert [s["Resource"] for s in publish] == [topic]
+    for role in ("ApiRole", "IotWorkerRole"):
+        actions = [a for s in _statements(sls, role) for a in _as_list(s["Action"])]
+        assert not any(a.startswith("sns:") for a in actions), role
+    assert sls["resources"]["Outputs"]["JobsTopicArn"]["Value"] == topic
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+OSLS = REPO_ROOT / "node_modules" / ".bin" / "osls"
+DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def test_the_packaged_template_carries_the_retention_parameters(tmp_path):
+    """osls resolves the parameters as a deploy would (scripts/check_deploy.sh runs the same
+    packaging, then cfn-lint); the bucket's rules and the API's setting carry the values."""
+    if not OSLS.exists():
+        pytest.skip("osls is not installed here: `npm ci` (scripts/check_deploy.sh runs it)")
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/x@sha256:" + "0" * 64
+    params = ["imageUri=" + image, "jobsRetentionDays=3", "uploadsExpiry=on"]
+    params.append("uploadsRetentionDays=90")
+    command = [str(OSLS), "package", "--stage", "ci", "--package", str(tmp_path)]
+    command += [arg for param in params for arg in ("--param", param)]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), **DUMMY_AWS_ENV}
+    packaged = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert packaged.returncode == 0, packaged.stdout + packaged.stderr
+    template = json.loads((tmp_path / "cloudformation-template-update-stack.json").read_text())
+    resources = template["Resources"]
+    rules = resources["UploadsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_id = {rule["Id"]: rule for rule in rules}
+    assert by_id["expire-jobs"] == {
+        "Id": "expire-jobs",
+        "Status": "Enabled",
+        "Prefix": "jobs/",
+        "ExpirationInDays": "3",
+    }
+    for name in ("expire-uploads", "expire-upload-results"):
+        assert (by_id[name]["Status"], by_id[name]["ExpirationInDays"]) == ("Enabled", "90")
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    days = {f["Properties"]["Environment"]["Variables"]["JOBS_RETENTION_DAYS"] for f in functions}
+    assert days == {"3"}
+    problems, _ = check_template.check(resources)
+    assert problems + check_template.retention_problems(resources, "3") == []
+    assert check_template.retention_problems(resources, "7") != []
+    assert template["Outputs"]["JobsTopicArn"]["Value"] == {"Ref": "JobsTopic"}
 
 
 def test_api_keys_are_off_by_default_and_on_adds_a_usage_plan(sls):
@@ -443,6 +538,16 @@ JOBS_S3 = {
     "Resource": {"Fn::Sub": "arn:${AWS::Partition}:s3:::in-bucket/jobs/*"},
 }
 JOBS_LIST = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::in-bucket"}
+SNS_PUBLISH = {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "Topic"}}
+JOBS_ENV = {"JOBS_BUCKET": "in-bucket", "JOBS_PREFIX": "jobs/", "JOBS_RETENTION_DAYS": "7"}
+LIFECYCLE_RULES = [
+    {"Id": "jobs", "Status": "Enabled", "Prefix": "jobs/", "ExpirationInDays": "7"},
+    {
+        "Id": "parts",
+        "Status": "Enabled",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    },
+]
 
 
 def _queue(**properties) -> dict:
@@ -456,15 +561,21 @@ def _alarm(queue: str) -> dict:
 
 def good_template() -> dict:
     api = _function("ApiRole")
-    api["Properties"]["Environment"] = {
-        "Variables": {"JOBS_BUCKET": "in-bucket", "JOBS_PREFIX": "jobs/"}
+    api["Properties"]["Environment"] = {"Variables": dict(JOBS_ENV)}
+    worker = _function("WorkerRole", 120)
+    worker["Properties"]["Environment"] = {
+        "Variables": {**JOBS_ENV, "JOBS_TOPIC_ARN": {"Ref": "Topic"}}
     }
     redrive = {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": 3}
+    bucket = {"BucketName": "in-bucket", "LifecycleConfiguration": {"Rules": LIFECYCLE_RULES}}
     return {
         "ApiFn": api,
         "ApiRole": _role(LOGS, JOBS_S3, JOBS_LIST),
-        "WorkerFn": _function("WorkerRole", 120),
-        "WorkerRole": _role(LOGS, GET, PUBLISH),
+        "WorkerFn": worker,
+        "WorkerRole": _role(LOGS, GET, PUBLISH, SNS_PUBLISH),
+        "Bucket": {"Type": "AWS::S3::Bucket", "Properties": bucket},
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
+        "OtherTopic": {"Type": "AWS::SNS::Topic", "Properties": {}},
         "Queue": _queue(VisibilityTimeout=720, RedrivePolicy=redrive),
         "Dlq": _queue(),
         "DlqAlarm": _alarm("Dlq"),
@@ -502,6 +613,9 @@ def _with(path: str, value) -> dict:
 
 
 STATEMENTS = "WorkerRole.Properties.Policies.0.PolicyDocument.Statement"
+RULES = "Bucket.Properties.LifecycleConfiguration.Rules"
+EXPIRY = "lifecycle rule expires jobs/"
+NOT_OURS = "not its JOBS_TOPIC_ARN"
 BROKEN_TEMPLATES = [
     ("wildcard_action", f"{STATEMENTS}.1.Action", "s3:*", "wildcard action s3:*"),
     ("star_action", f"{STATEMENTS}.1.Action", "*", "wildcard action *"),
@@ -551,6 +665,46 @@ BROKEN_TEMPLATES = [
     ("http_too_slow", "ApiFn.Properties.Timeout", 30, "timeout 30 s behind API Gateway"),
     ("zip_package", "WorkerFn.Properties.PackageType", "Zip", "not a container image"),
     ("no_role_policies", "WorkerRole.Properties.Policies", [], "no inline policies"),
+    # Retention: the jobs bucket's lifecycle rules.
+    ("no_lifecycle", "Bucket.Properties.LifecycleConfiguration", {}, f"no enabled {EXPIRY}"),
+    ("jobs_rule_disabled", f"{RULES}.0.Status", "Disabled", f"no enabled {EXPIRY}"),
+    ("jobs_rule_elsewhere", f"{RULES}.0.Prefix", "uploads/", f"no enabled {EXPIRY}"),
+    ("rule_longer_than_said", f"{RULES}.0.ExpirationInDays", "30", f"no enabled {EXPIRY}"),
+    (
+        "api_states_other_days",
+        "ApiFn.Properties.Environment.Variables.JOBS_RETENTION_DAYS",
+        "30",
+        "after JOBS_RETENTION_DAYS (30) days",
+    ),
+    (
+        "retention_unset",
+        "ApiFn.Properties.Environment.Variables",
+        {"JOBS_BUCKET": "in-bucket", "JOBS_PREFIX": "jobs/"},
+        "JOBS_RETENTION_DAYS is not set",
+    ),
+    ("parts_kept", f"{RULES}.1", {"Id": "x", "Status": "Enabled"}, "aborts incomplete multipart"),
+    ("jobs_bucket_elsewhere", "Bucket.Properties.BucketName", "other", "is not in this stack"),
+    # Notifications: only the worker publishes, and only to its JOBS_TOPIC_ARN.
+    (
+        "http_publishes_notifications",
+        "ApiRole",
+        _role(LOGS, JOBS_S3, JOBS_LIST, SNS_PUBLISH),
+        "the HTTP function may ['sns:Publish']",
+    ),
+    ("publish_anywhere", f"{STATEMENTS}.3.Resource", "*", "wildcard resource"),
+    ("publish_to_another_topic", f"{STATEMENTS}.3.Resource", {"Ref": "OtherTopic"}, NOT_OURS),
+    (
+        "publish_outside_the_stack",
+        f"{STATEMENTS}.3.Resource",
+        "arn:aws:sns:us-east-1:123456789012:elsewhere",
+        NOT_OURS,
+    ),
+    (
+        "topic_without_the_right",
+        f"{STATEMENTS}.3",
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": GET["Resource"]},
+        "but its role may not publish there",
+    ),
 ]
 
 

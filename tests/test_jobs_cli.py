@@ -173,3 +173,78 @@ def test_submit_says_why_a_job_failed(moto_server, yolox_model, tmp_path, capsys
 def test_submit_needs_an_existing_file(capsys):
     assert main(["submit", str(Path("/nonexistent.jpg")), "--api", "http://127.0.0.1:9"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _notify_queue(topic_name: str = "jobs-finished") -> tuple[str, str, object]:
+    """(topic ARN, URL of an SQS queue subscribed to it, the SQS client) on moto's server."""
+    sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="submit-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    # Another client's job finishing first: submit must leave its message where it is.
+    other = {"job_id": "f" * 32, "status": "done", "links": {"self": "/jobs/" + "f" * 32}}
+    sns.publish(TopicArn=topic_arn, Message=json.dumps(other))
+    return topic_arn, queue_url, sqs
+
+
+def test_submit_waits_on_a_notify_queue_instead_of_polling(
+    moto_server, yolox_model, demo_jpeg, tmp_path, capsys
+):
+    from flask import request
+
+    topic_arn, queue_url, sqs = _notify_queue()
+    world = make_world(yolox_model, jobs_topic_arn=topic_arn)
+    job_reads: list[str] = []
+    world.app.before_request(
+        lambda: job_reads.append(request.path) if request.method == "GET" else None
+    )
+    image, broken = tmp_path / "frame.jpg", tmp_path / "broken.jpg"
+    image.write_bytes(demo_jpeg)
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    with api_and_worker(world) as base:
+        wait = ["--api", base, "--notify-queue", queue_url, "--timeout-s", "60"]
+        code = main(["submit", str(image), *wait])
+        out, err = capsys.readouterr()
+        reads_of_the_good_job = list(job_reads)
+        failed = main(["submit", str(broken), *wait])
+    failed_err = capsys.readouterr().err
+    left = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+
+    assert code == 0, err
+    printed = json.loads(out)
+    expected = (
+        create_app(model=yolox_model)
+        .test_client()
+        .post("/detect", data=demo_jpeg, content_type="image/jpeg")
+    )
+    assert printed["detections"] == expected.get_json()["detections"]
+    # One GET, after the notification arrived: no polling.
+    assert len(reads_of_the_good_job) == 1 and reads_of_the_good_job[0].startswith("/jobs/")
+    assert failed == 1 and "job failed: corrupt_image" in failed_err
+    assert sum(int(n) for n in left.values()) == 1  # only the other client's message is left
+
+
+def test_submit_says_when_no_notification_comes(
+    moto_server, yolox_model, demo_jpeg, tmp_path, capsys
+):
+    """A queue that nothing publishes to (the worker has no JOBS_TOPIC_ARN here): submit waits
+    --timeout-s, then says what GET shows instead of hanging or guessing."""
+    _, queue_url, _ = _notify_queue()
+    world = make_world(yolox_model)
+    image = tmp_path / "frame.jpg"
+    image.write_bytes(demo_jpeg)
+    with serve_in_thread(world.app) as base:  # no worker: the job stays queued
+        code = main(
+            ["submit", str(image), "--api", base, "--notify-queue", queue_url, "--timeout-s", "2"]
+        )
+        missing = main(["submit", str(image), "--api", base, "--notify-queue", queue_url + "-gone"])
+    err = capsys.readouterr().err
+    assert code == 1 and "is queued and no notification came" in err
+    assert "JobsTopicArn" in err
+    assert missing == 1
+    [gone] = [line for line in err.splitlines() if "submit-inbox-gone" in line]
+    assert gone.startswith("error: ") and "NonExistentQueue" in gone, gone

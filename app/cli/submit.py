@@ -3,7 +3,9 @@
 POST /jobs with the options, upload the image to the presigned S3 URL it answers (multipart,
 its fields, then the file), poll GET /jobs/<id> with backoff until done or failed, then print
 the result in the formats `python -m app detect` writes. Standard library only (urllib): it
-runs wherever Python does, without the service's dependencies.
+runs wherever Python does, without the service's dependencies. With --notify-queue it waits
+for the job's completion notification on that SQS queue instead (app/cli/notify_wait.py,
+boto3), then GETs the result once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TextIO
 from urllib.parse import urljoin
 
 from .exports import WRITERS, make_writer
+from .notify_wait import NotifyQueueError, wait_for_job
 
 POLL_FIRST_S, POLL_FACTOR, POLL_MAX_S = 0.5, 1.5, 5.0
 HTTP_TIMEOUT_S = 60
@@ -44,6 +47,12 @@ def add_submit_command(commands) -> None:
     cmd.add_argument("--format", choices=list(WRITERS), default="json", help="default json")
     cmd.add_argument("--out", type=Path, help="write files here (default: stdout)")
     cmd.add_argument("--timeout-s", type=float, default=900, help="give up after (default 900)")
+    cmd.add_argument(
+        "--notify-queue",
+        metavar="URL",
+        help="wait on this SQS queue, subscribed to the stack's JobsTopicArn, instead of "
+        "polling (needs boto3 and AWS credentials)",
+    )
     cmd.set_defaults(func=submit_main)
 
 
@@ -113,7 +122,30 @@ def submit(args: argparse.Namespace, stderr: TextIO) -> dict:
     form, content_type = multipart(upload["fields"], args.image.name, data)
     _request(upload["url"], method="POST", body=form, headers={"Content-Type": content_type})
     stderr.write(f"job {job['job_id']}: uploaded {len(data):,} bytes, waiting\n")
-    return poll(urljoin(api, job["links"]["self"]), headers, args.timeout_s, stderr)
+    url = urljoin(api, job["links"]["self"])
+    if args.notify_queue:
+        return wait_on_queue(args.notify_queue, job["job_id"], url, headers, args.timeout_s, stderr)
+    return poll(url, headers, args.timeout_s, stderr)
+
+
+def wait_on_queue(
+    queue_url: str, job_id: str, url: str, headers: dict, timeout_s: float, stderr: TextIO
+) -> dict:
+    """Wait for the job's notification, then GET it once for the result."""
+    auth = {k: v for k, v in headers.items() if k == "X-Api-Key"}
+    try:
+        notified = wait_for_job(queue_url, job_id, timeout_s)
+    except NotifyQueueError as exc:
+        raise SubmitError(str(exc)) from None
+    job = _request(url, headers=auth)
+    if job["status"] not in ("done", "failed"):
+        raise SubmitError(
+            f"job {job_id} is {job['status']} and no notification came on {queue_url} within "
+            f"{timeout_s:.0f} s; is the queue subscribed to the stack's JobsTopicArn?"
+        )
+    if notified is None:
+        stderr.write(f"job {job_id}: {job['status']}, but no notification arrived on the queue\n")
+    return finished(job)
 
 
 def poll(url: str, headers: dict, timeout_s: float, stderr: TextIO) -> dict:
@@ -122,15 +154,20 @@ def poll(url: str, headers: dict, timeout_s: float, stderr: TextIO) -> dict:
     auth = {k: v for k, v in headers.items() if k == "X-Api-Key"}
     while True:
         job = _request(url, headers=auth)
-        if job["status"] == "done":
-            return job
-        if job["status"] == "failed":
-            error = job.get("error", {})
-            raise SubmitError(f"job failed: {error.get('code')}: {error.get('message')}")
+        if job["status"] in ("done", "failed"):
+            return finished(job)
         if time.monotonic() - started > timeout_s:
             raise SubmitError(f"job still {job['status']} after {timeout_s:.0f} s: {url}")
         time.sleep(pause_s)
         pause_s = min(pause_s * POLL_FACTOR, POLL_MAX_S)
+
+
+def finished(job: dict) -> dict:
+    """The job when done; a failed job raises with its code and message."""
+    if job["status"] == "failed":
+        error = job.get("error", {})
+        raise SubmitError(f"job failed: {error.get('code')}: {error.get('message')}")
+    return job
 
 
 def submit_main(args: argparse.Namespace) -> int:

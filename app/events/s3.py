@@ -2,8 +2,10 @@
 
 Records arrive straight from S3 (handle_s3_event) or inside SQS messages (app/events/sqs.py);
 both call process_record. Which keys are inputs is app/events/inputs.py's rule. A job's image
-({JOBS_PREFIX}{id}/image) gets its result written as the job's result.json (app/jobs/); any
-other key gets {RESULTS_PREFIX}{key}.json.
+({JOBS_PREFIX}{id}/image) gets its result written once as the job's result.json, then its
+completion notification published (app/jobs/); a re-delivery of a finished job detects
+nothing again and publishes only what was not published. Any other key gets
+{RESULTS_PREFIX}{key}.json.
 
 Every record is processed, whatever happens to the others. Permanent failures (not an image,
 too large, gone) are written as an error result; transient AWS failures make the invocation
@@ -58,27 +60,28 @@ class Worker:
     service: DetectionService
     params: DetectParams
     s3: Any
+    sns: Any = None  # None: app/aws.py's, made when the first notification is published
 
     @property
     def settings(self) -> Settings:
         return self.service.settings
 
     @classmethod
-    def start(cls, model: Model | None, settings: Settings, s3: Any) -> Worker:
+    def start(cls, model: Model | None, settings: Settings, s3: Any, sns: Any = None) -> Worker:
         """Check the model and the trigger's options once, before any record: without a model
         nothing can be processed (ModelError), and a bad option fails every record alike."""
         service = DetectionService(settings, model)
         params = trigger_options(service, S3_DETECT_FIELDS)
-        return cls(service, params, s3 or aws.client("s3"))
+        return cls(service, params, s3 or aws.client("s3"), sns)
 
 
 def handle_s3_event(
-    event: dict, model: Model | None, settings: Settings, *, s3: Any = None
+    event: dict, model: Model | None, settings: Settings, *, s3: Any = None, sns: Any = None
 ) -> dict:
     """Process every record; raise RetryLater after the last one if any failed transiently."""
     if not S3Event.matches(event):
         raise InvalidRequest("Not an S3 event notification: no Records from aws:s3.")
-    worker = Worker.start(model, settings, s3)
+    worker = Worker.start(model, settings, s3, sns)
     outcomes = [process_record(record, worker) for record in S3Event(event).records]
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
@@ -138,10 +141,23 @@ def _process_job_image(
     if request is None:
         log.warning("image s3://%s/%s has no job request: skipped", bucket, record.key)
         return None, "unknown_job"
+    outcome = jobs.read_result(worker.s3, bucket, keys)  # finished: a re-delivery
+    if outcome is None:
+        result, error = _detect_job_image(record, keys, request, worker)
+        outcome, _ = jobs.finish_job(worker.s3, bucket, keys, result, error)
+    jobs.notify_finished(settings, worker.s3, bucket, keys, request, outcome, sns=worker.sns)
+    return keys.result, outcome.get("error", {}).get("code")
+
+
+def _detect_job_image(
+    record: S3EventRecord, keys: jobs.JobKeys, request: dict, worker: Worker
+) -> tuple[dict | None, DetectionError | None]:
+    """(the POST /detect body, None), or (None, the error) when the image cannot be used."""
+    settings = worker.settings
     try:
         obj = objects.read_object(
             worker.s3,
-            bucket,
+            record.bucket_name,
             keys.image,
             # A job's image answers as POST /detect would for an image over its limit.
             max_bytes=objects.SizeCap(
@@ -151,14 +167,12 @@ def _process_job_image(
         )
         # The stored options were validated by POST /jobs; the image came by upload.
         params = worker.service.options(dict(request.get("options") or {}))
-        result, error = worker.service.detect(obj.data, params), None
+        return worker.service.detect(obj.data, params), None
     except RetryLater:
         raise
     except DetectionError as exc:
-        log.info("job %s failed: %s", job_id, exc.code)
-        result, error = None, exc
-    jobs.write_result(worker.s3, bucket, keys, result, error)
-    return keys.result, error.code if error else None
+        log.info("job %s failed: %s", keys.job_id, exc.code)
+        return None, exc
 
 
 def _read_job_request(s3: Any, bucket: str, keys: jobs.JobKeys) -> dict | None:

@@ -4,10 +4,12 @@ batch response naming only the messages to deliver again.
 A message fails (and so comes back after the queue's visibility timeout, and after
 maxReceiveCount deliveries goes to the dead-letter queue) when any of its records failed in a
 way a retry can fix or that must not be dropped: a transient AWS error, a result that could not
-be written, a body that is not an S3 notification at all. A permanent failure of the image
-itself (corrupt, too large, gone) is written as an error result and the message is done.
+be written, a job's notification that could not be published, a body that is not an S3
+notification at all. A permanent failure of the image itself (corrupt, too large, gone) is
+written as an error result and the message is done.
 S3's own `s3:TestEvent` is acknowledged. Results are idempotent, so a re-delivered message that
-had partly succeeded only writes the same results again.
+had partly succeeded only writes the same results again; a finished job keeps its first result
+and publishes no second notification (app/jobs/notify.py).
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ log = logging.getLogger(__name__)
 
 
 def handle_sqs_event(
-    event: dict, model: Model | None, settings: Settings, *, s3: Any = None
+    event: dict, model: Model | None, settings: Settings, *, s3: Any = None, sns: Any = None
 ) -> dict:
     """{"batchItemFailures": [{"itemIdentifier": messageId}, ...]} for the messages to retry."""
     if not SqsEvent.matches(event):
         raise InvalidRequest("Not an SQS event: no Records from aws:sqs.")
     messages = SqsEvent(event).messages
     try:
-        worker = Worker.start(model, settings, s3)
+        worker = Worker.start(model, settings, s3, sns)
     except DetectionError as exc:
         # Nothing can be processed: every message comes back later (and, if this lasts, ends
         # in the dead-letter queue rather than being dropped).

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from .. import aws
 from ..config import Settings
 from ..detector import InvalidRequest, UnsupportedMediaType
-from ..jobs import JobStatus, create_job, read_job, require_bucket
+from ..jobs import JobStatus, create_job, read_job, require_bucket, split_notify
 from ..schemas.detect import parse_json_body
 from .api import detection_service
 
@@ -28,12 +28,13 @@ def _settings() -> Settings:
 def post_job():
     settings = _settings()
     require_bucket(settings)  # 503 jobs_unavailable, naming JOBS_BUCKET, before anything else
-    options = _parse_job_request(settings)
-    job_id, upload = create_job(aws.client("s3"), settings, options)
-    link = url_for("jobs.get_job", job_id=job_id)
+    options, notify = _parse_job_request(settings)
+    job, upload = create_job(aws.client("s3"), settings, options, notify=notify)
+    link = url_for("jobs.get_job", job_id=job["job_id"])
     body = {
-        "job_id": job_id,
+        "job_id": job["job_id"],
         "status": JobStatus.AWAITING_UPLOAD.value,
+        "expires_at": job["expires_at"],
         "upload": upload,
         "links": {"self": link},
     }
@@ -49,8 +50,9 @@ def get_job(job_id: str):
     return jsonify({**job, "links": {"self": url_for("jobs.get_job", job_id=job_id)}})
 
 
-def _parse_job_request(settings: Settings) -> dict:
-    """The body's "options", validated exactly as POST /detect validates its fields."""
+def _parse_job_request(settings: Settings) -> tuple[dict, bool]:
+    """(the body's "options", validated exactly as POST /detect validates its fields; whether
+    to notify): "notify" is the one option that is the job's, not detection's."""
     raw = request.get_data(cache=False)
     if raw.strip() == b"":
         payload: object = {}
@@ -77,5 +79,6 @@ def _parse_job_request(settings: Settings) -> dict:
             'A job\'s image is not sent in "options": upload it to the URL this answer gives.',
             code="invalid_field",
         )
+    options, notify = split_notify(options)
     detection_service().options(options)  # the codes POST /detect answers, before the upload
-    return options
+    return options, notify

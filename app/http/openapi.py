@@ -32,7 +32,7 @@ STATUS_MEANINGS = {
     401: "API keys are configured and no valid key was sent (`X-Api-Key: <key>`, "
     "`Authorization: Bearer <key>`, or on the DeepStack routes the form field `api_key`); "
     "the answer carries `WWW-Authenticate: Bearer`.",
-    404: "There is no such job (or route).",
+    404: "There is no such job (never created, or past its expires_at), or route.",
     413: "The body or the image is over a configured limit (checked before decoding).",
     415: "The body is in a content type this route does not take.",
     422: "The data is not an image that can be decoded.",
@@ -169,7 +169,8 @@ def _job_operations() -> tuple[dict, dict]:
         "summary": "Create a job for a big image: upload it, then poll for the result",
         "description": "Options are validated now, with the codes POST /detect uses. Upload "
         "the image as multipart/form-data to upload.url: every entry of upload.fields, then "
-        "the image in a field named file.",
+        "the image in a field named file. When it is finished, the stack's jobs topic gets "
+        'a JobNotification message unless options say "notify": false.',
         "operationId": "createJob",
         "requestBody": {
             "required": False,

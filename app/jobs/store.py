@@ -1,8 +1,10 @@
-"""A job's life in S3: created with a presigned upload, read back, finished with a result.
+"""A job's life in S3: created with a presigned upload, read back, finished with a result,
+expired after JOBS_RETENTION_DAYS.
 
 The status is derived, never stored twice: result.json decides it when present; else an
-uploaded image means `queued`; else `awaiting_upload`. Every write is a whole object, so a
-re-delivered notification simply writes the same result again.
+uploaded image means `queued`; else `awaiting_upload`. result.json is written once, with S3's
+conditional write (If-None-Match: *): the first result is final, so a re-delivered
+notification (or a second upload to the same key) cannot change a finished job.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from .. import aws
@@ -37,6 +39,18 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def expires_at(created: datetime, retention_days: int) -> datetime:
+    """When the lifecycle rule deletes what was written at `created`: S3 adds the rule's days
+    and rounds up to the next midnight UTC (removal itself may lag; the API stops here)."""
+    moment = created.astimezone(UTC) + timedelta(days=retention_days)
+    return datetime.combine(moment.date() + timedelta(days=1), time.min, UTC)
+
+
+def kept_for(settings: Settings) -> str:
+    days = settings.jobs_retention_days
+    return f"jobs are kept {days} day{'' if days == 1 else 's'} after they are created"
+
+
 def require_bucket(settings: Settings) -> str:
     if not settings.jobs_bucket:
         raise JobsUnavailable(
@@ -46,8 +60,10 @@ def require_bucket(settings: Settings) -> str:
     return settings.jobs_bucket
 
 
-def create_job(s3: Any, settings: Settings, options: dict) -> tuple[str, dict]:
-    """Store a new job's request; (job_id, presigned upload)."""
+def create_job(
+    s3: Any, settings: Settings, options: dict, *, notify: bool = True
+) -> tuple[dict, dict]:
+    """Store a new job's request (job.json); (that request, the presigned upload)."""
     bucket = require_bucket(settings)
     keys = JobKeys(settings.jobs_prefix, new_job_id())
     now = datetime.now(UTC)
@@ -55,8 +71,10 @@ def create_job(s3: Any, settings: Settings, options: dict) -> tuple[str, dict]:
     request = {
         "job_id": keys.job_id,
         "created_at": utc_iso(now),
+        "expires_at": utc_iso(expires_at(now, settings.jobs_retention_days)),
         "upload_expires_at": utc_iso(now + timedelta(seconds=expires_s)),
         "options": options,
+        "notify": notify,
     }
     with _storage_errors():
         aws.put_json(s3, bucket, keys.request, request)
@@ -73,20 +91,29 @@ def create_job(s3: Any, settings: Settings, options: dict) -> tuple[str, dict]:
         "max_bytes": settings.job_max_image_bytes,
         "expires_in": expires_s,
     }
-    return keys.job_id, upload
+    return request, upload
 
 
 def read_job(s3: Any, settings: Settings, job_id: str) -> dict:
-    """The job as GET /jobs/<id> shows it (without links). Raises JobNotFound."""
+    """The job as GET /jobs/<id> shows it (without links). Raises JobNotFound, also for a job
+    past its expires_at that S3 has not removed yet: the answer does not wait on S3's lag."""
     bucket = require_bucket(settings)
     if not JOB_ID.fullmatch(job_id):
         raise JobNotFound(f"There is no job {job_id[:64]!r}: job ids are 32 lowercase hex digits.")
     keys = JobKeys(settings.jobs_prefix, job_id)
+    gone = JobNotFound(
+        f"There is no job {job_id}: either it never existed or it expired ({kept_for(settings)})."
+    )
     with _storage_errors():
         request = read_request(s3, bucket, keys)
         if request is None:
-            raise JobNotFound(f"There is no job {job_id}.")
+            raise gone
+        expiry = _expiry(request, settings)
+        if expiry is not None and datetime.now(UTC) >= expiry:
+            raise gone
         view = {"job_id": job_id, "created_at": request.get("created_at")}
+        if expiry is not None:
+            view["expires_at"] = utc_iso(expiry)
         outcome = aws.get_json(s3, bucket, keys.result)
         if outcome is not None:
             return {**view, **outcome}
@@ -99,6 +126,17 @@ def read_job(s3: Any, settings: Settings, job_id: str) -> dict:
     }
 
 
+def _expiry(request: dict, settings: Settings) -> datetime | None:
+    """From created_at and today's JOBS_RETENTION_DAYS: a changed lifecycle rule applies to the
+    objects already there too, so the expires_at stored at creation may be out of date."""
+    try:
+        created = datetime.fromisoformat(str(request.get("created_at")))
+    except ValueError:
+        return None
+    created = created if created.tzinfo else created.replace(tzinfo=UTC)  # ours are UTC
+    return expires_at(created, settings.jobs_retention_days)
+
+
 def read_request(s3: Any, bucket: str, keys: JobKeys) -> dict | None:
     """job.json (created_at, options, ...), or None when there is no such job."""
     return aws.get_json(s3, bucket, keys.request)
@@ -106,6 +144,11 @@ def read_request(s3: Any, bucket: str, keys: JobKeys) -> dict | None:
 
 def result_exists(s3: Any, bucket: str, keys: JobKeys) -> bool:
     return aws.head(s3, bucket, keys.result) is not None
+
+
+def read_result(s3: Any, bucket: str, keys: JobKeys) -> dict | None:
+    """result.json (the outcome), or None while the job is not finished."""
+    return aws.get_json(s3, bucket, keys.result)
 
 
 def outcome_body(result: dict | None = None, error: DetectionError | None = None) -> dict:
@@ -116,15 +159,28 @@ def outcome_body(result: dict | None = None, error: DetectionError | None = None
     return {"status": JobStatus.DONE.value, "finished_at": finished_at, "result": result}
 
 
-def write_result(
+def finish_job(
     s3: Any,
     bucket: str,
     keys: JobKeys,
     result: dict | None = None,
     error: DetectionError | None = None,
-) -> None:
-    """Finish the job: result.json with the answer body, or with the error."""
-    aws.put_json(s3, bucket, keys.result, outcome_body(result, error))
+) -> tuple[dict, bool]:
+    """Write result.json unless it exists: (the job's outcome, whether this call wrote it).
+
+    When another delivery finished the job first, its outcome is the job's and is returned.
+    """
+    outcome = outcome_body(result, error)
+    try:
+        aws.put_json(s3, bucket, keys.result, outcome, IfNoneMatch="*")
+    except Exception as exc:
+        if aws.error_code(exc) != "PreconditionFailed":
+            raise  # ConditionalRequestConflict (a write in flight) is transient: retried
+        existing = read_result(s3, bucket, keys)
+        if existing is None:
+            raise  # gone again in between (expired): this delivery is retried
+        return existing, False
+    return outcome, True
 
 
 @contextlib.contextmanager

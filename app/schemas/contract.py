@@ -121,6 +121,17 @@ _COUNT = {"type": "integer", "minimum": 0}
 _JOB_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128 random bits, hex."}
 _TIME = {"type": "string", "format": "date-time"}
 _LINKS = _object({"self": {"type": "string", "description": "The path of the job."}})
+_NOTIFY = {
+    "type": "boolean",
+    "default": True,
+    "description": "false: publish no completion notification for this job (the stack's "
+    "JobsTopicArn topic, when the worker has JOBS_TOPIC_ARN).",
+}
+_EXPIRES = {
+    **_TIME,
+    "description": "From this moment the job is deleted (JOBS_RETENTION_DAYS after it was "
+    "created, rounded up to midnight UTC as S3 lifecycle rules count) and GET answers 404.",
+}
 JOB_STATUSES = ("awaiting_upload", "queued", "done", "failed")
 JOB_SCHEMAS: dict[str, dict] = {  # and JobRequest, from the request's declaration
     "JobUpload": _object(
@@ -138,6 +149,7 @@ JOB_SCHEMAS: dict[str, dict] = {  # and JobRequest, from the request's declarati
         {
             "job_id": _JOB_ID,
             "status": {"const": "awaiting_upload"},
+            "expires_at": _EXPIRES,
             "upload": ref("JobUpload"),
             "links": _LINKS,
         }
@@ -147,6 +159,7 @@ JOB_SCHEMAS: dict[str, dict] = {  # and JobRequest, from the request's declarati
             "job_id": _JOB_ID,
             "status": {"enum": list(JOB_STATUSES)},
             "created_at": _TIME,
+            "expires_at": _EXPIRES,
             "upload_expires_at": _TIME,
             "finished_at": _TIME,
             "result": ref("DetectResponse"),
@@ -154,6 +167,19 @@ JOB_SCHEMAS: dict[str, dict] = {  # and JobRequest, from the request's declarati
             "links": _LINKS,
         },
         ["job_id", "status", "created_at", "links"],
+    ),
+    "JobNotification": _object(
+        {
+            "job_id": _JOB_ID,
+            "status": {"enum": ["done", "failed"]},
+            "created_at": _TIME,
+            "finished_at": _TIME,
+            "links": _LINKS,
+            "error": ref("ErrorDetail"),
+        },
+        ["job_id", "status", "created_at", "finished_at", "links"],
+        description="The SNS message the worker publishes once a job is finished (message "
+        "attributes status and job_id); the result itself is at links.self.",
     ),
 }
 
@@ -242,7 +268,10 @@ def component_schemas(
 def _request_schemas() -> dict[str, dict]:
     """DetectRequest and JobRequest, derived from the request's declaration (fresh each time)."""
     options = request_schema(DetectOptionsRequest)
-    options["description"] = "Any POST /detect field except image; validated now."
+    options["properties"]["notify"] = dict(_NOTIFY)  # the job's own option (app/jobs/notify.py)
+    options["description"] = (
+        'Any POST /detect field except image; validated now. And "notify", the job\'s own.'
+    )
     return {
         "DetectRequest": request_schema(DetectRequestBody),
         "JobRequest": _object({"options": options}, []),
