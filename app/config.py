@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from .detector.model import ModelInfo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = REPO_ROOT / "model" / "yolox_nano.onnx"
+DEFAULT_MODELS_DIR = REPO_ROOT / "model"
+DEFAULT_MODEL_PATH = DEFAULT_MODELS_DIR / "yolox_nano.onnx"
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 
 
@@ -34,7 +35,8 @@ LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 class Settings:
     """Every knob of the service. Field names are the env var names, lower-cased."""
 
-    model_path: Path = DEFAULT_MODEL_PATH
+    model_path: Path = DEFAULT_MODEL_PATH  # the default model (app/registry.py)
+    models_dir: Path = DEFAULT_MODELS_DIR  # every *.onnx file in it is a model, by file stem
     model_format: str | None = None
     model_labels: Path | None = None
     model_threads: int | None = None
@@ -238,7 +240,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
             return value
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
-    if name in ("MODEL_PATH", "MODEL_LABELS"):
+    if name in ("MODEL_PATH", "MODEL_LABELS", "MODELS_DIR"):
         return Path(raw)
     if name == "MODEL_THREADS":
         return _parse(name, raw, 0)

@@ -29,8 +29,9 @@ GENERATOR_CONFIG = f"package_name_override: {PACKAGE}\npost_hooks: []\n"
 
 
 @pytest.fixture(scope="module")
-def server_url(yolox_model):
-    with serve_in_thread(create_app({"api_keys": KEY}, model=yolox_model)) as url:
+def server_url(yolox_model, vehicles_dir):
+    config = {"api_keys": KEY, "models_dir": vehicles_dir}
+    with serve_in_thread(create_app(config, model=yolox_model)) as url:
         yield url
 
 

@@ -282,11 +282,12 @@ def test_static_files_come_from_memory_with_etags(client):
 
 
 @pytest.fixture(scope="module")
-def stage_url(yolox_model):
+def stage_url(yolox_model, vehicles_dir):
     """The app behind the REST API stage "dev" (tests/apigw_stage.py): the page's own URL."""
     from tests.apigw_stage import RestStage
 
-    with serve_in_thread(RestStage(create_app(model=yolox_model), "dev")) as url:
+    app = create_app({"models_dir": vehicles_dir}, model=yolox_model)
+    with serve_in_thread(RestStage(app, "dev")) as url:
         yield url + "/dev/"
 
 

@@ -209,10 +209,11 @@ FIXED_SCHEMAS: dict[str, dict] = {
 
 
 def component_schemas(
-    layouts: list[str], settings: Settings, model: ModelInfo | None
+    layouts: list[str], settings: Settings, model: ModelInfo | None, names: list[str] = ()
 ) -> dict[str, dict]:
     """Every named schema of the document (a fresh copy), with this server's option defaults
-    and (if loaded) its model's class ids; layouts: the model formats known."""
+    and (if loaded) its model's class ids; layouts: the model formats known; names: the
+    models served by name (the enum of "model")."""
     summary = {
         "name": {"type": "string"},
         "format": {"type": "string", "enum": layouts},
@@ -231,12 +232,37 @@ def component_schemas(
             "not set.",
         },
     }
-    schemas = {"ModelSummary": _object(summary), "ModelDescription": _object(description)}
+    schemas = {
+        "ModelSummary": _object(summary),
+        "ModelDescription": _object(description),
+        "ModelList": _object({"models": {"type": "array", "items": _listed(summary)}}),
+    }
     schemas = {**_request_schemas(), **copy.deepcopy({**FIXED_SCHEMAS, **schemas})}
     job_options = schemas["JobRequest"]["properties"]["options"]["properties"]
     for options in (schemas["DetectRequest"]["properties"], job_options):
         _with_server_values(options, settings, model)
+        if names:
+            options["model"]["enum"] = list(names)
     return schemas
+
+
+def _listed(summary: dict) -> dict:
+    """A GET /models entry: what is known before a model loads, the rest null until then."""
+    unknown_until_loaded = {
+        "format": {"anyOf": [summary["format"], {"type": "null"}]},
+        "input": {"anyOf": [summary["input"], {"type": "null"}]},
+        "labels": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+    }
+    return _object(
+        {
+            "name": {"type": "string"},
+            **unknown_until_loaded,
+            "default": {"type": "boolean"},
+            "loaded": {"type": "boolean"},
+        },
+        description="format, input and labels are null until the model has loaded (on "
+        "first use; the default model at start-up).",
+    )
 
 
 def _request_schemas() -> dict[str, dict]:
