@@ -157,6 +157,8 @@ class Settings:
         if unknown:
             raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
         values.update(overrides or {})
+        if "models_dir" in values and "model_path" not in values:  # the default is in it too
+            values["model_path"] = Path(values["models_dir"]) / DEFAULT_MODEL_PATH.name
         return _with_explicit(cls(**values), frozenset(values))
 
 

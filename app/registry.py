@@ -137,6 +137,25 @@ class ModelRegistry:
         return served
 
 
+def model_file(value: str | Path, settings: Settings) -> Path:
+    """A command's --model: a model's name (MODELS_DIR, or MODEL_PATH's) or an ONNX file path.
+
+    A value that is neither a served name nor looks like a path (an existing file, a .onnx
+    name, a folder in it) is a ConfigError listing the names, rather than "file not found".
+    """
+    text = str(value)
+    paths = {**scan_models_dir(settings.models_dir), settings.model_path.stem: settings.model_path}
+    if text in paths and not Path(text).is_file():
+        return paths[text]
+    path = Path(text)
+    if path.is_file() or text.endswith(".onnx") or len(path.parts) > 1:
+        return path
+    raise ConfigError(
+        f"--model {text[:64]!r} is neither a model in MODELS_DIR ({settings.models_dir}) nor "
+        f"an ONNX file; the models: {', '.join(sorted(paths))}."
+    )
+
+
 def unavailable(name: str, path: Path) -> ModelError:
     return ModelError(
         f"The model {name!r} (file {path.name}) failed to load, so it cannot answer; see the "
