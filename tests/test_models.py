@@ -5,6 +5,7 @@ by name through POST /detect, the DeepStack custom route, jobs, S3 uploads and I
 from __future__ import annotations
 
 import io
+import json
 import threading
 
 import pytest
@@ -288,3 +289,37 @@ def test_iot_messages_pick_the_model(monkeypatch, app, demo_jpeg):
     for name in NAMES:
         assert bodies[f"detections/cam-{name}"]["model"]["name"] == name
     assert bodies["detections/cam-nope"]["error"]["code"] == "unknown_model"
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    import contextlib
+
+    from app.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_models_command_lists_models_dir_without_loading(monkeypatch, models_dir):
+    monkeypatch.setenv("MODELS_DIR", str(models_dir))
+    status, out, _ = run_cli("models", "--json")
+    assert status == 0
+    listed = json.loads(out)["models"]
+    assert [m["name"] for m in listed] == list(NAMES)
+    assert [m["default"] for m in listed] == [True, False, False]
+    status, table, _ = run_cli("models")
+    assert status == 0 and all(name in table for name in NAMES) and "(default)" in table
+
+
+def test_detect_command_takes_a_model_name_or_a_path(monkeypatch, models_dir, tmp_path, demo_jpeg):
+    monkeypatch.setenv("MODELS_DIR", str(models_dir))
+    image = tmp_path / "a.jpeg"
+    image.write_bytes(demo_jpeg)
+    for model in ("visdrone", str(models_dir / "visdrone.onnx")):
+        status, out, err = run_cli("detect", str(image), "--model", model)
+        assert status == 0, err
+        assert json.loads(out)["model"]["name"] == "visdrone"
+    status, _, err = run_cli("detect", str(image), "--model", "nope")
+    assert status == 2 and "nope" in err and all(name in err for name in NAMES)
