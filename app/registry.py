@@ -129,7 +129,8 @@ class ModelRegistry:
             )
             served = Served(model, settings_for_model(settings, model.info))
         except (ModelError, ConfigError) as exc:
-            log.error("model %s (%s) unavailable: %s", name, path, exc.message)
+            if name != self.default:  # the default's failure is create_app's to report
+                log.error("model %s (%s) unavailable: %s", name, path, exc.message)
             failure = unavailable(name, path)
             failure.__cause__ = exc  # create_app's fail-fast start-up shows the reason itself
             return failure
