@@ -114,7 +114,7 @@ class ModelRegistry:
                 if served is None:
                     served = self._served[name] = self._load(name)
         if isinstance(served, ModelError):
-            raise served
+            raise served.with_traceback(None)  # the same error each time, its traceback fresh
         return served
 
     def _load(self, name: str) -> Served | ModelError:

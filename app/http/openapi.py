@@ -32,12 +32,13 @@ STATUS_MEANINGS = {
     401: "API keys are configured and no valid key was sent (`X-Api-Key: <key>`, "
     "`Authorization: Bearer <key>`, or on the DeepStack routes the form field `api_key`); "
     "the answer carries `WWW-Authenticate: Bearer`.",
-    404: "There is no such job (or route).",
+    404: "There is no such job, custom model (DeepStack route) or route.",
     413: "The body or the image is over a configured limit (checked before decoding).",
     415: "The body is in a content type this route does not take.",
     422: "The data is not an image that can be decoded.",
     500: "An unexpected error; the detail is in the server log.",
-    503: "The model is not loaded, API keys are configured but could not be loaded, or jobs are "
+    503: "The model asked for (or the default) failed to load, API keys are configured but "
+    "could not be loaded, or jobs are "
     "not configured (JOBS_BUCKET) or their storage is unavailable.",
 }
 ERROR_STATUSES = {

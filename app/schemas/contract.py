@@ -209,7 +209,10 @@ FIXED_SCHEMAS: dict[str, dict] = {
 
 
 def component_schemas(
-    layouts: list[str], settings: Settings, model: ModelInfo | None, names: list[str] = ()
+    layouts: list[str],
+    settings: Settings,
+    model: ModelInfo | None,
+    names: list[str] | tuple[str, ...] = (),
 ) -> dict[str, dict]:
     """Every named schema of the document (a fresh copy), with this server's option defaults
     and (if loaded) its model's class ids; layouts: the model formats known; names: the
