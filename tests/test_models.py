@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -323,3 +324,25 @@ def test_detect_command_takes_a_model_name_or_a_path(monkeypatch, models_dir, tm
         assert json.loads(out)["model"]["name"] == "visdrone"
     status, _, err = run_cli("detect", str(image), "--model", "nope")
     assert status == 2 and "nope" in err and all(name in err for name in NAMES)
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"), [("visdrone", "visdrone"), ("/somewhere/visdrone.onnx", "visdrone")]
+)
+def test_submit_sends_the_model_name_in_the_jobs_options(given, sent):
+    import argparse
+
+    from app.cli.submit import job_options
+
+    args = argparse.Namespace(confidence=None, slicing=None, classes=None, model=given)
+    assert job_options(args) == {"model": sent}
+
+
+def test_tune_and_serve_resolve_a_name_from_models_dir(models_dir):
+    from app.registry import model_file
+
+    settings = Settings.from_env({}, {"models_dir": models_dir})
+    assert model_file("visdrone", settings) == models_dir / "visdrone.onnx"
+    assert model_file("elsewhere/x.onnx", settings) == Path("elsewhere/x.onnx")
+    with pytest.raises(ConfigError, match="yolov8n_int8"):
+        model_file("nope", settings)
