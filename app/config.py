@@ -158,8 +158,22 @@ class Settings:
             raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
         values.update(overrides or {})
         if "models_dir" in values and "model_path" not in values:  # the default is in it too
-            values["model_path"] = Path(values["models_dir"]) / DEFAULT_MODEL_PATH.name
+            values["model_path"] = default_model_in(Path(values["models_dir"]))
         return _with_explicit(cls(**values), frozenset(values))
+
+
+# Files beside the models that are not models: the pre-optimised copies (save_optimized).
+NOT_MODELS = (".optimized.onnx",)
+
+
+def default_model_in(models_dir: Path) -> Path:
+    """The default model when MODELS_DIR is set and MODEL_PATH is not: yolox_nano.onnx (the
+    fetched default) if it is there, else the folder's first model by name."""
+    fetched = models_dir / DEFAULT_MODEL_PATH.name
+    if fetched.is_file() or not models_dir.is_dir():
+        return fetched
+    found = sorted(p for p in models_dir.glob("*.onnx") if not p.name.endswith(NOT_MODELS))
+    return found[0] if found else fetched
 
 
 def _with_explicit(settings: Settings, explicit: frozenset[str]) -> Settings:

@@ -17,14 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings, settings_for_model
+from .config import NOT_MODELS, Settings, settings_for_model
 from .detector import ConfigError, InvalidRequest, Model, ModelError, load_model
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-# Files beside the models that are not models: the pre-optimised copies save_optimized writes.
-_NOT_MODELS = (".optimized.onnx",)
 
 
 def scan_models_dir(models_dir: Path) -> dict[str, Path]:
@@ -36,7 +34,7 @@ def scan_models_dir(models_dir: Path) -> dict[str, Path]:
         return {}
     found = {}
     for path in sorted(models_dir.glob("*.onnx")):
-        if path.name.endswith(_NOT_MODELS) or not path.is_file():
+        if path.name.endswith(NOT_MODELS) or not path.is_file():
             continue
         if not MODEL_NAME.fullmatch(path.stem):
             raise ConfigError(

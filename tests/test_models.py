@@ -346,3 +346,12 @@ def test_tune_and_serve_resolve_a_name_from_models_dir(models_dir):
     assert model_file("elsewhere/x.onnx", settings) == Path("elsewhere/x.onnx")
     with pytest.raises(ConfigError, match="yolov8n_int8"):
         model_file("nope", settings)
+
+
+def test_models_dir_without_yolox_serves_its_first_model_as_the_default(tmp_path, models_dir):
+    for name in ("visdrone", "yolov8n_int8"):
+        (tmp_path / f"{name}.onnx").symlink_to(models_dir / f"{name}.onnx")
+    client = create_app({"models_dir": tmp_path}).test_client()
+    listed = client.get("/models").get_json()["models"]
+    assert [(m["name"], m["default"]) for m in listed] == [
+        ("visdrone", True), ("yolov8n_int8", False)]  # fmt: skip
