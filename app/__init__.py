@@ -33,14 +33,15 @@ def create_app(
 ):
     """Build the app: settings from the environment (then test_config), model loaded once.
 
-    model: an already loaded `app.detector.Model` to share (tests, several apps per process).
+    model: an already loaded `app.detector.Model` to share (tests, several apps per process):
+    it is the default model, under its own name; MODELS_DIR's other models load on first use.
     fail_fast: raise when the model cannot be loaded (local server: stop with the reason);
     False serves 503 `model_unavailable` instead (Lambda: an init crash only shows as 502).
     """
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
-    from .config import Settings, settings_for_model
-    from .detector import ConfigError, ModelError, load_model
+    from .config import Settings
+    from .detector import ModelError
     from .http.api import bp
     from .http.auth import install_auth
     from .http.deepstack import bp as deepstack_bp
@@ -49,34 +50,26 @@ def create_app(
     from .http.observability import init_observability
     from .http.openapi import bp as openapi_bp
     from .http.pages import bp as pages_bp
+    from .registry import ModelRegistry
     from .service import DetectionService
 
     settings = Settings.from_env(os.environ, test_config)
-    if model is None:
-        try:
-            model = load_model(
-                settings.model_path,
-                layout=settings.model_format,
-                labels_path=settings.model_labels,
-                threads=settings.model_threads,
-            )
-        except ModelError as exc:
-            if fail_fast:
-                raise
-            log.error("model unavailable: %s", exc.message)
-    try:  # the model's recommended settings, under what the operator set
-        settings = settings_for_model(settings, model.info if model else None)
-    except ConfigError as exc:  # a model we cannot configure is a model we cannot serve
+    registry = ModelRegistry.from_settings(settings, default_model=model)
+    try:  # the default loads now, the others on first use; its recommended settings apply
+        served = registry.get(registry.default)
+    except ModelError as exc:  # the reason itself: a missing file, a bad recommended setting
         if fail_fast:
-            raise
+            raise exc.__cause__ or exc from None
         log.error("model unavailable: %s", exc.message)
         model = None
+    else:
+        model, settings = served.model, served.settings
     app = Flask(__name__, static_folder=None)  # app/http/pages.py serves the static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["settings"] = settings
     app.extensions["model"] = model
-    app.extensions["service"] = DetectionService(settings, model)
+    app.extensions["service"] = DetectionService(settings, model, registry)
     register_error_handlers(app)
     install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)

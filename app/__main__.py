@@ -2,8 +2,9 @@
 WSGI server (waitress); `detect PATH...` runs the detector over images; `tune IMAGES_DIR
 --labels LABELS` finds the slicing settings that find labelled objects best; `work` drains the
 SQS queue, `enqueue` backfills it, `submit IMAGE` sends a big image through a deployed API's
-jobs; `fetch-model` and `optimize-model` put the model in place. The console script is installed
-into .venv by scripts/setup.sh; each command and its arguments live in its module in app/cli/."""
+jobs; `models` lists MODELS_DIR; `fetch-model` and `optimize-model` put the model in place.
+The console script is installed into .venv by scripts/setup.sh; each command and its arguments
+live in its module in app/cli/."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 from .cli.detect import add_detect_command
 from .cli.enqueue import add_enqueue_command
 from .cli.fetch_model import add_fetch_model_command
+from .cli.models import add_models_command
 from .cli.optimize_model import add_optimize_model_command
 from .cli.serve import add_serve_command
 from .cli.submit import add_submit_command
@@ -32,6 +34,7 @@ COMMANDS = (
     add_work_command,
     add_enqueue_command,
     add_submit_command,
+    add_models_command,
     add_fetch_model_command,
     add_optimize_model_command,
 )

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from .detector.model import ModelInfo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = REPO_ROOT / "model" / "yolox_nano.onnx"
+DEFAULT_MODELS_DIR = REPO_ROOT / "model"
+DEFAULT_MODEL_PATH = DEFAULT_MODELS_DIR / "yolox_nano.onnx"
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 
 
@@ -34,7 +35,8 @@ LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 class Settings:
     """Every knob of the service. Field names are the env var names, lower-cased."""
 
-    model_path: Path = DEFAULT_MODEL_PATH
+    model_path: Path = DEFAULT_MODEL_PATH  # the default model (app/registry.py)
+    models_dir: Path = DEFAULT_MODELS_DIR  # every *.onnx file in it is a model, by file stem
     model_format: str | None = None
     model_labels: Path | None = None
     model_threads: int | None = None
@@ -158,7 +160,23 @@ class Settings:
         if unknown:
             raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
         values.update(overrides or {})
+        if "models_dir" in values and "model_path" not in values:  # the default is in it too
+            values["model_path"] = default_model_in(Path(values["models_dir"]))
         return _with_explicit(cls(**values), frozenset(values))
+
+
+# Files beside the models that are not models: the pre-optimised copies (save_optimized).
+NOT_MODELS = (".optimized.onnx",)
+
+
+def default_model_in(models_dir: Path) -> Path:
+    """The default model when MODELS_DIR is set and MODEL_PATH is not: yolox_nano.onnx (the
+    fetched default) if it is there, else the folder's first model by name."""
+    fetched = models_dir / DEFAULT_MODEL_PATH.name
+    if fetched.is_file() or not models_dir.is_dir():
+        return fetched
+    found = sorted(p for p in models_dir.glob("*.onnx") if not p.name.endswith(NOT_MODELS))
+    return found[0] if found else fetched
 
 
 def _with_explicit(settings: Settings, explicit: frozenset[str]) -> Settings:
@@ -241,7 +259,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
             return value
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
-    if name in ("MODEL_PATH", "MODEL_LABELS"):
+    if name in ("MODEL_PATH", "MODEL_LABELS", "MODELS_DIR"):
         return Path(raw)
     if name == "MODEL_THREADS":
         return _parse(name, raw, 0)

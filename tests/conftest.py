@@ -78,6 +78,15 @@ def yolox_model(load_shared_model):
     return load_shared_model("yolox_nano")
 
 
+@pytest.fixture(scope="session")
+def vehicles_dir(tmp_path_factory) -> Path:
+    """A MODELS_DIR serving YOLOX-Nano under a second name too, "vehicles" (a link to the
+    shared file): what DeepStack clients configured with that custom model call."""
+    models_dir = tmp_path_factory.mktemp("vehicles-models")
+    (models_dir / "vehicles.onnx").symlink_to(shared_path("models", "yolox_nano.onnx"))
+    return models_dir
+
+
 @pytest.fixture
 def app(yolox_model):
     from app import create_app

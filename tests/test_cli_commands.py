@@ -22,6 +22,7 @@ MINIMAL_ARGS = {
     "work": ["--queue-url", "https://q"],
     "enqueue": ["s3://b/p", "--queue-url", "https://q"],
     "submit": ["x.jpg", "--api", "https://api"],
+    "models": [],
     "fetch-model": [],
     "optimize-model": [],
 }

@@ -23,8 +23,8 @@ PREDICTION_KEYS = ["label", "confidence", "x_min", "y_min", "x_max", "y_max"]
 
 
 @pytest.fixture(scope="module")
-def live_url(yolox_model):
-    with serve_in_thread(create_app(model=yolox_model)) as url:
+def live_url(yolox_model, vehicles_dir):
+    with serve_in_thread(create_app({"models_dir": vehicles_dir}, model=yolox_model)) as url:
         yield url
 
 
@@ -81,8 +81,9 @@ DEEPSTACK_KEY = "blue-iris-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def keyed_url(yolox_model):
-    with serve_in_thread(create_app({"api_keys": DEEPSTACK_KEY}, model=yolox_model)) as url:
+def keyed_url(yolox_model, vehicles_dir):
+    config = {"api_keys": DEEPSTACK_KEY, "models_dir": vehicles_dir}
+    with serve_in_thread(create_app(config, model=yolox_model)) as url:
         yield url
 
 

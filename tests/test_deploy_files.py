@@ -152,12 +152,15 @@ def test_one_build_argument_picks_the_model_the_image_serves():
     assert f"MODEL={DEFAULT_MODEL_PATH.stem}" in args  # the settings' default model
     assert not [arg for arg in args if arg.startswith("MODEL_")]  # one argument, no synonyms
     [env] = of("ENV")
-    assert env == f"MODEL_PATH={TASK_ROOT}/model/${{MODEL}}.onnx"
+    # MODEL lists the models; the first is the default (Dockerfile syntax 1.7's ${VAR%%,*}).
+    assert env == f"MODEL_PATH={TASK_ROOT}/model/${{MODEL%%,*}}.onnx"
     kinds = [(name, value.split("=")[0]) for name, value in instructions()]
     assert kinds.index(("ARG", "MODEL")) < kinds.index(("ENV", "MODEL_PATH"))
     # What the image's MODEL_PATH becomes: the file the guard checked, where the repo has it.
     task_root = Path("/var/task")
-    value = env.split("=", 1)[1].replace(TASK_ROOT, str(task_root)).replace("${MODEL}", AERIAL)
+    first = f"{AERIAL},yolox_nano".split(",")[0]  # what ${MODEL%%,*} expands to
+    value = env.split("=", 1)[1].replace(TASK_ROOT, str(task_root))
+    value = value.replace("${MODEL%%,*}", first)
     served = Settings.from_env({"MODEL_PATH": value}).model_path
     assert served.relative_to(task_root) == Path("model", f"{AERIAL}.onnx")
     default = value.replace(AERIAL, DEFAULT_MODEL_PATH.stem)
@@ -747,3 +750,28 @@ def test_cfn_lint_passes_a_valid_template_and_fails_a_broken_one(tmp_path):
     result = _cfn_lint(tmp_path, broken)
     assert result.returncode != 0
     assert re.search(r"^E\d{4}", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_build_with_a_list_of_models_keeps_exactly_those(tmp_path):
+    models = tmp_path / "model"
+    models.mkdir()
+    for name in ("yolox_nano", AERIAL, "other"):
+        (models / f"{name}.onnx").write_bytes(b"\x08onnx-model-bytes")
+    env = {"LAMBDA_TASK_ROOT": str(tmp_path), "FETCH_MODEL": "0", "MODEL": f"{AERIAL},yolox_nano"}
+    result = _run_step(_model_guard(), {**env, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in models.iterdir()) == [f"{AERIAL}.onnx", "yolox_nano.onnx"]
+    missing = _run_step(_model_guard(), {**env, "MODEL": f"{AERIAL},gone", "PATH": "/usr/bin:/bin"})
+    assert missing.returncode != 0 and "model/gone.onnx is missing" in missing.stderr
+
+
+@pytest.mark.parametrize("model", ["a,,b", "a,", ",a", "a b", "a,../b"])
+def test_build_refuses_a_list_with_an_empty_or_bad_name(tmp_path, model):
+    env = {"LAMBDA_TASK_ROOT": str(tmp_path), "FETCH_MODEL": "0", "MODEL": model}
+    result = _run_step(_model_guard(), {**env, "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0 and f"MODEL={model}: name a file of model/" in result.stderr
+
+
+def test_serverless_serves_the_images_model_folder(sls):
+    # /var/task: the Lambda base image's LAMBDA_TASK_ROOT, where the Dockerfile copies model/.
+    assert sls["provider"]["environment"]["MODELS_DIR"] == "/var/task/model"

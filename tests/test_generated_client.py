@@ -29,8 +29,9 @@ GENERATOR_CONFIG = f"package_name_override: {PACKAGE}\npost_hooks: []\n"
 
 
 @pytest.fixture(scope="module")
-def server_url(yolox_model):
-    with serve_in_thread(create_app({"api_keys": KEY}, model=yolox_model)) as url:
+def server_url(yolox_model, vehicles_dir):
+    config = {"api_keys": KEY, "models_dir": vehicles_dir}
+    with serve_in_thread(create_app(config, model=yolox_model)) as url:
         yield url
 
 
@@ -113,6 +114,25 @@ def test_detect_with_json_and_uploads(clients, server_url, photo):
         assert isinstance(answer.parsed, models.DetectResponse)
         assert [d.to_dict() for d in answer.parsed.detections] == expected
     assert answer.parsed.count >= 3 and answer.parsed.detections[0].label == "car"
+
+
+def test_detect_picks_a_model_by_name(clients, server_url, photo):
+    keyed, _ = clients
+    detect, models = _module("api.default.detect"), _module("models")
+    listed = _module("api.default.models").sync(client=keyed)
+    assert [m.name for m in listed.models] == ["yolox_nano", "vehicles"]
+    # The names are an enum in the JSON body and in the query string alike.
+    json_enum, query_enum = models.DetectRequestModel, models.DetectModel
+    as_json = detect.sync_detailed(
+        client=keyed, body=models.DetectRequest(image=base64.b64encode(photo).decode(),
+                                                model=json_enum("vehicles")),
+    )  # fmt: skip
+    raw = detect.sync_detailed(client=keyed, body=_file(photo), model=query_enum("vehicles"))
+    for answer in (as_json, raw):
+        assert answer.status_code == 200, answer.content
+        assert answer.parsed.model.name == "vehicles"
+    default = detect.sync_detailed(client=keyed, body=_file(photo))
+    assert default.parsed.model.name == "yolox_nano"
 
 
 def test_model_health_and_the_deepstack_routes(clients, server_url, photo):

@@ -115,6 +115,7 @@ def test_document_is_valid_openapi_3_1(document):
         ("POST", "/v1/vision/custom/{name}"),
         ("GET", "/health"),
         ("GET", "/model"),
+        ("GET", "/models"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/"),

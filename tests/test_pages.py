@@ -282,11 +282,12 @@ def test_static_files_come_from_memory_with_etags(client):
 
 
 @pytest.fixture(scope="module")
-def stage_url(yolox_model):
+def stage_url(yolox_model, vehicles_dir):
     """The app behind the REST API stage "dev" (tests/apigw_stage.py): the page's own URL."""
     from tests.apigw_stage import RestStage
 
-    with serve_in_thread(RestStage(create_app(model=yolox_model), "dev")) as url:
+    app = create_app({"models_dir": vehicles_dir}, model=yolox_model)
+    with serve_in_thread(RestStage(app, "dev")) as url:
         yield url + "/dev/"
 
 
@@ -348,4 +349,48 @@ def test_docs_page_under_a_rest_stage_tries_detect_and_the_custom_route(browser,
     assert page.url.startswith(stage_url + "docs#schema-")
     document = json.loads(page.request.get(stage_url + "openapi.json").text())
     assert document["servers"] == [{"url": "/dev"}]
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def models_url(yolox_model, vehicles_dir):
+    """A server with two models: YOLOX-Nano (the default) and "vehicles"."""
+    with serve_in_thread(create_app({"models_dir": vehicles_dir}, model=yolox_model)) as url:
+        yield url
+
+
+def test_demo_page_picks_a_model_when_there_are_several(browser, models_url):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(models_url + "/")
+    page.wait_for_selector("#model-field:not([hidden])")
+    options = page.eval_on_selector_all("#model-pick option", "os => os.map(o => o.value)")
+    assert options == ["", "vehicles"]  # the default first, sent as no "model" at all
+    page.set_input_files("#file", str(shared_path("data", "demo", "small-vehicles1.jpeg")))
+    page.wait_for_selector("#canvas[data-count]")
+    assert json.loads(page.text_content("#json"))["model"]["name"] == "yolox_nano"
+    page.select_option("#model-pick", "vehicles")
+    page.wait_for_function(
+        "JSON.parse(document.getElementById('json').textContent).model.name === 'vehicles'"
+    )
+    context.close()
+
+
+def test_demo_page_hides_the_picker_with_one_model(page, base_url):
+    page.goto(base_url + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('yolox')")
+    assert page.is_hidden("#model-field")
+
+
+def test_docs_page_suggests_the_model_names(browser, models_url):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(models_url + "/docs")
+    page.wait_for_selector("body[data-ready]")
+    custom = page.locator('.operation[data-path="/v1/vision/custom/{name}"]')
+    listed = custom.locator('input[name="name"]').get_attribute("list")
+    values = page.eval_on_selector_all(f"#{listed} option", "os => os.map(o => o.value)")
+    assert values == ["yolox_nano", "vehicles"]
     context.close()

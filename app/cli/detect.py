@@ -15,6 +15,7 @@ from typing import TextIO
 
 from ..config import Settings, settings_for_model
 from ..detector import DetectionError, load_model
+from ..registry import model_file
 from ..schemas.detect import DETECT_FIELDS, DetectParams
 from ..service import DetectionService
 from . import progress
@@ -48,7 +49,9 @@ def add_detect_command(commands) -> None:
     )
     cmd.add_argument("--format", choices=list(WRITERS), default="json", help="default json")
     cmd.add_argument("--out", type=Path, help="write files here (default: stdout; yolo needs it)")
-    cmd.add_argument("--model", type=Path, help="the ONNX model (default MODEL_PATH)")
+    cmd.add_argument(
+        "--model", help="a model name in MODELS_DIR or an ONNX file (default MODEL_PATH)"
+    )
     cmd.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -100,8 +103,10 @@ def run_detect(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     try:
         images = find_images(args.paths)
         payload = request_payload(args)
-        overrides = {"model_path": args.model} if args.model else None
-        settings = Settings.from_env(os.environ, overrides)
+        settings = Settings.from_env(os.environ)
+        if args.model:
+            model_path = model_file(args.model, settings)
+            settings = Settings.from_env(os.environ, {"model_path": model_path})
         model = load_model(
             settings.model_path,
             layout=settings.model_format,

@@ -23,26 +23,37 @@ def add_serve_command(commands) -> None:
         default=int(os.environ.get("THREADS", "4")),
         help="request threads (default $THREADS or 4)",
     )
+    cmd.add_argument(
+        "--model",
+        help="the default model: a name in MODELS_DIR or an ONNX file (default MODEL_PATH); "
+        "every model in MODELS_DIR is served by name beside it",
+    )
     cmd.set_defaults(func=serve_main)
 
 
 def serve_main(args: argparse.Namespace) -> int:
-    return serve(args.host, args.port, args.threads)
+    return serve(args.host, args.port, args.threads, model=args.model)
 
 
-def serve(host: str, port: int, threads: int) -> int:
+def serve(host: str, port: int, threads: int, *, model: str | None = None) -> int:
     import waitress
 
     from .. import create_app
+    from ..config import Settings
     from ..detector import DetectionError
+    from ..registry import model_file
 
     try:
-        app = create_app()
+        config = None
+        if model:
+            config = {"model_path": model_file(model, Settings.from_env(os.environ))}
+        app = create_app(config)
     except DetectionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
-    info = app.extensions["model"].info
-    print(f"Serving {info.name} ({info.layout.name}) on http://{host}:{port}", flush=True)
+    info, names = app.extensions["model"].info, app.extensions["service"].names
+    others = f"; by name: {', '.join(names)}" if len(names) > 1 else ""
+    print(f"Serving {info.name} ({info.layout.name}) on http://{host}:{port}{others}", flush=True)
     waitress.serve(app, host=host, port=port, **waitress_options(app, threads))
     return 0
 

@@ -44,6 +44,11 @@ def add_submit_command(commands) -> None:
     cmd.add_argument("--confidence", type=float, help="minimum score (default: the server's)")
     cmd.add_argument("--slicing", choices=["on", "off", "auto"], help='"slicing": {"mode"}')
     cmd.add_argument("--classes", help="comma-separated labels or ids to keep, e.g. car,bus")
+    cmd.add_argument(
+        "--model",
+        help="the server's model to run, by name (GET /models), or an ONNX file path whose "
+        "name the server serves (default: the server's default model)",
+    )
     cmd.add_argument("--format", choices=list(WRITERS), default="json", help="default json")
     cmd.add_argument("--out", type=Path, help="write files here (default: stdout)")
     cmd.add_argument("--timeout-s", type=float, default=900, help="give up after (default 900)")
@@ -65,6 +70,8 @@ def job_options(args: argparse.Namespace) -> dict:
     if args.classes:
         names = [c.strip() for c in args.classes.split(",") if c.strip()]
         options["classes"] = [int(c) if c.isdigit() else c for c in names]
+    if args.model:  # a path names the model the server serves from the same file
+        options["model"] = Path(args.model).stem if args.model.endswith(".onnx") else args.model
     return options
 
 
@@ -170,6 +177,21 @@ def finished(job: dict) -> dict:
     return job
 
 
+def server_labels(api: str, headers: dict, name: str) -> tuple[str, ...]:
+    """The labels of the server's model called name (GET /models; GET /model before it)."""
+    try:
+        listed = _request(urljoin(api.rstrip("/") + "/", "models"), headers=headers)["models"]
+    except SubmitError:  # a server from before models were named
+        return tuple(_request(urljoin(api.rstrip("/") + "/", "model"), headers=headers)["labels"])
+    labels = next((m["labels"] for m in listed if m["name"] == name), None)
+    if labels is None:
+        raise SubmitError(
+            f"The API has not loaded the model {name} yet, so its labels are unknown there; "
+            "ask for --format json, or run a POST /detect with it first."
+        )
+    return tuple(labels)
+
+
 def submit_main(args: argparse.Namespace) -> int:
     stdout, stderr = sys.stdout, sys.stderr
     if not args.image.is_file():
@@ -180,8 +202,7 @@ def submit_main(args: argparse.Namespace) -> int:
         labels = ()
         if args.format != "json":  # COCO categories and YOLO ids need the model's labels
             headers = {"X-Api-Key": args.api_key} if args.api_key else {}
-            model_url = urljoin(args.api.rstrip("/") + "/", "model")
-            labels = tuple(_request(model_url, headers=headers)["labels"])
+            labels = server_labels(args.api, headers, job["result"]["model"]["name"])
     except SubmitError as exc:
         stderr.write(f"error: {exc}\n")
         return 1

@@ -19,6 +19,7 @@ from ..detector import DetectionError, Model, detect_bytes, load_model
 from ..detector.cpus import usable_cpus
 from ..detector.model import RECOMMENDED_SETTINGS_KEY
 from ..detector.postprocess import DetectOptions
+from ..registry import model_file
 from ..service import DetectionService
 from ..tuning.labels import LabelError, LabelledImage, load_labels
 from ..tuning.model_metadata import write_with_metadata
@@ -55,7 +56,9 @@ def add_tune_command(commands) -> None:
         default=DEFAULT_BUDGET_MINUTES,
         help=f"stop by then, writing the best found (default {DEFAULT_BUDGET_MINUTES:g})",
     )
-    cmd.add_argument("--model", type=Path, help="the ONNX model (default MODEL_PATH)")
+    cmd.add_argument(
+        "--model", help="a model name in MODELS_DIR or an ONNX file (default MODEL_PATH)"
+    )
     cmd.add_argument(
         "--into-model",
         type=Path,
@@ -281,7 +284,9 @@ def _write_model_copy(job: _Job, target: Path, settings: dict[str, str]) -> str:
 
 
 def _model_override(args: argparse.Namespace) -> dict | None:
-    return {"model_path": args.model} if args.model else None
+    if not args.model:
+        return None
+    return {"model_path": model_file(args.model, Settings.from_env(os.environ))}
 
 
 def tune_main(args: argparse.Namespace) -> int:

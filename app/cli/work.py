@@ -120,7 +120,7 @@ def work_main(args: argparse.Namespace) -> int:
     except DetectionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    model, settings = app.extensions["model"], app.extensions["settings"]
+    model, settings = app.extensions["service"], app.extensions["settings"]
     sqs = aws.client("sqs")
     started = time.perf_counter()
     stats = drain(

@@ -10,12 +10,26 @@ An object is skipped, for the reason named, when it is
     result_key_too_long  its result key would be over S3's key limit.
 The prefixes count only in their own bucket: elsewhere, "jobs/..." or "detections/..." are
 ordinary uploads, and the worker processes them.
+
+Which model answers an upload: the key names it as uploads/<model>/... when <model> is a model
+served by name (GET /models); any other key (uploads/2024/..., cam-7/..., a name not served)
+gets the default model, as every key did before models were named.
 """
 
 from __future__ import annotations
 
 from ..config import S3_MAX_KEY_BYTES, Settings
 from ..jobs import job_of_image
+
+UPLOADS_PREFIX = "uploads/"
+
+
+def model_of_key(key: str, names: tuple[str, ...]) -> str | None:
+    """The model an upload's key names (uploads/<model>/...), or None: the default model."""
+    if not key.startswith(UPLOADS_PREFIX):
+        return None
+    name, sep, _ = key[len(UPLOADS_PREFIX) :].partition("/")
+    return name if sep and name in names else None
 
 
 def result_key(key: str, settings: Settings) -> str:

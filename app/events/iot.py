@@ -19,7 +19,7 @@ from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest, PayloadTooLarge
 from ..schemas.detect import DetectParams
 from ..schemas.errors import error_of
-from ..service import DetectionService
+from ..service import DetectionService, service_for
 from . import objects
 from .detection import trigger_options
 from .errors import RetryLater
@@ -41,10 +41,16 @@ def result_topic(device_id: str, settings: Settings) -> str:
 
 
 def handle_iot_event(
-    event: Any, model: Model | None, settings: Settings, *, iot: Any = None, s3: Any = None
+    event: Any,
+    model: Model | DetectionService | None,
+    settings: Settings,
+    *,
+    iot: Any = None,
+    s3: Any = None,
 ) -> dict:
-    """Detect and publish; raise RetryLater (Lambda retries) only on transient AWS failures."""
-    service = DetectionService(settings, model)
+    """Detect and publish; raise RetryLater (Lambda retries) only on transient AWS failures.
+    model: the app's service (every model by name; a message's "model" picks one), or one."""
+    service = service_for(model, settings)
     service.model()  # no model: fail the invocation (Lambda retries), publish nothing
     iot = iot or aws.client("iot-data", settings.iot_data_endpoint)
     device_id = event.get("device_id") if isinstance(event, Mapping) else None
@@ -90,7 +96,8 @@ def _detect_message(message: IotMessage, service: DetectionService, s3: Any) -> 
             )
         parsed = service.request(fields)
         # Results stay detections-only; "annotate" is not refused on this path, only not drawn.
-        return service.detect(parsed.image_bytes, DetectParams(parsed.options, annotate=False))
+        params = DetectParams(parsed.options, annotate=False, model=parsed.model)
+        return service.detect(parsed.image_bytes, params)
     if "image" in fields:
         raise InvalidRequest('Send either "image" or "s3" in a message, not both.')
     ref = _s3_ref(message.s3)

@@ -25,11 +25,11 @@ from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest
 from ..schemas.detect import DetectParams
 from ..schemas.errors import error_of
-from ..service import DetectionService
+from ..service import DetectionService, service_for
 from . import objects
 from .detection import trigger_options
 from .errors import RetryLater
-from .inputs import job_of, result_key, skip_reason
+from .inputs import job_of, model_of_key, result_key, skip_reason
 from .records import S3Event, S3EventRecord
 
 log = logging.getLogger(__name__)
@@ -66,17 +66,32 @@ class Worker:
     def settings(self) -> Settings:
         return self.service.settings
 
+    def params_for(self, key: str) -> DetectParams:
+        """The trigger's options for an upload, with the model its key names (if any)."""
+        name = model_of_key(key, self.service.names)
+        if name is None:
+            return self.params
+        return self.service.options({**S3_DETECT_FIELDS, "model": name})
+
     @classmethod
-    def start(cls, model: Model | None, settings: Settings, s3: Any, sns: Any = None) -> Worker:
+    def start(
+        cls, model: Model | DetectionService | None, settings: Settings, s3: Any, sns: Any = None
+    ) -> Worker:
         """Check the model and the trigger's options once, before any record: without a model
-        nothing can be processed (ModelError), and a bad option fails every record alike."""
-        service = DetectionService(settings, model)
+        nothing can be processed (ModelError), and a bad option fails every record alike.
+        model: the app's service (every model by name), or one model."""
+        service = service_for(model, settings)
         params = trigger_options(service, S3_DETECT_FIELDS)
         return cls(service, params, s3 or aws.client("s3"), sns)
 
 
 def handle_s3_event(
-    event: dict, model: Model | None, settings: Settings, *, s3: Any = None, sns: Any = None
+    event: dict,
+    model: Model | DetectionService | None,
+    settings: Settings,
+    *,
+    s3: Any = None,
+    sns: Any = None,
 ) -> dict:
     """Process every record; raise RetryLater after the last one if any failed transiently."""
     if not S3Event.matches(event):
@@ -198,7 +213,7 @@ def _detect_record(record: S3EventRecord, worker: Worker) -> tuple[dict, str | N
         )
         # What was actually read wins over what the notification said.
         source.update(etag=obj.etag or record.etag, version_id=obj.version_id or record.version_id)
-        body = worker.service.detect(obj.data, worker.params)
+        body = worker.service.detect(obj.data, worker.params_for(key))
     except RetryLater:
         raise
     except DetectionError as exc:

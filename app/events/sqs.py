@@ -21,6 +21,7 @@ from typing import Any
 from ..config import Settings
 from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest
+from ..service import DetectionService
 from .errors import RetryLater
 from .records import S3Event, SqsEvent, SqsMessage, is_s3_test_event
 from .s3 import Worker, process_record
@@ -29,7 +30,12 @@ log = logging.getLogger(__name__)
 
 
 def handle_sqs_event(
-    event: dict, model: Model | None, settings: Settings, *, s3: Any = None, sns: Any = None
+    event: dict,
+    model: Model | DetectionService | None,
+    settings: Settings,
+    *,
+    s3: Any = None,
+    sns: Any = None,
 ) -> dict:
     """{"batchItemFailures": [{"itemIdentifier": messageId}, ...]} for the messages to retry."""
     if not SqsEvent.matches(event):

@@ -61,3 +61,9 @@ def health():
 @bp.get("/model")
 def model_info():
     return jsonify(model_description(detection_service().model().info))
+
+
+@bp.get("/models")
+def models():
+    """Every model served, by name; one not yet loaded is not loaded to answer this."""
+    return jsonify({"models": detection_service().listing()})

@@ -1,9 +1,12 @@
 """POST /v1/vision/detection: the DeepStack / CodeProject.AI object detection API, so that Blue
 Iris, Agent DVR and Home Assistant's DeepStack integration can use this server unchanged.
 
-POST /v1/vision/custom/<name> (DeepStack's custom-model route) is answered by the loaded model,
-whatever the name: those clients configure custom models by name. Errors, 401 included, are
-DeepStack-shaped: {"success": false, "error": "<sentence>", "code": <status>}.
+POST /v1/vision/custom/<name> (DeepStack's custom-model route) is answered by the model of that
+name (GET /models); /v1/vision/detection by the default model. A name that is not served answers
+404, as DeepStack does: it registers one route per custom model at start-up, so any other name
+is a route it does not have (deepstack-python then raises its "Bad url" DeepstackException).
+Errors, 401 included, are DeepStack-shaped: {"success": false, "error": "<sentence>", "code":
+<status>}.
 """
 
 from __future__ import annotations
@@ -39,17 +42,24 @@ def detection():
 
 @bp.post("/v1/vision/custom/<name>")
 def custom_detection(name: str):
-    return _detect()
+    names = detection_service().names
+    if name not in names:
+        return _deepstack_error(
+            404,
+            f"No custom model named {name[:64]!r}; available: {', '.join(names)}.",
+        )
+    return _detect(name)
 
 
-def _detect():
+def _detect(model_name: str | None = None):
     started = time.perf_counter()
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType(
             f'POST {request.path[:100]} takes multipart/form-data with an "image" file.'
         )
     service = detection_service()
-    parsed = _parse_request(service)
+    parsed = _parse_request(service, model_name)
+    service = service.using(parsed.model)
     result = service.run(parsed.image_bytes, parsed.options)
     predictions = deepstack_predictions(result.detections, service.model().info.class_names)
     g.detection_count = len(predictions)  # for the metrics (app/http/observability.py)
@@ -65,7 +75,7 @@ def _detect():
     )
 
 
-def _parse_request(service: DetectionService) -> DetectRequest:
+def _parse_request(service: DetectionService, model_name: str | None) -> DetectRequest:
     """The form, as a POST /detect payload through the same validation.
 
     Slicing is deliberately not set: like an omitted "slicing" field, it then follows the
@@ -75,6 +85,8 @@ def _parse_request(service: DetectionService) -> DetectRequest:
         "confidence": _min_confidence(request.form.get("min_confidence")),
         "multi_label": False,  # one label per box: NVR software counts objects
     }
+    if model_name is not None:
+        payload["model"] = model_name
     return service.request(payload, image_bytes=multipart_file(request.files, "image"))
 
 

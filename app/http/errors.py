@@ -53,6 +53,7 @@ HTTP_ERRORS: tuple[HttpError, ...] = (
             "invalid_base64",
             "unknown_field",
             "unknown_class",
+            "unknown_model",
         ),
     ),
     HttpError(

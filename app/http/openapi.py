@@ -32,12 +32,14 @@ STATUS_MEANINGS = {
     401: "API keys are configured and no valid key was sent (`X-Api-Key: <key>`, "
     "`Authorization: Bearer <key>`, or on the DeepStack routes the form field `api_key`); "
     "the answer carries `WWW-Authenticate: Bearer`.",
-    404: "There is no such job (never created, or past its expires_at), or route.",
+    404: "There is no such job (never created, or past its expires_at), custom model "
+    "(DeepStack route) or route.",
     413: "The body or the image is over a configured limit (checked before decoding).",
     415: "The body is in a content type this route does not take.",
     422: "The data is not an image that can be decoded.",
     500: "An unexpected error; the detail is in the server log.",
-    503: "The model is not loaded, API keys are configured but could not be loaded, or jobs are "
+    503: "The model asked for (or the default) failed to load, API keys are configured but "
+    "could not be loaded, or jobs are "
     "not configured (JOBS_BUCKET) or their storage is unavailable.",
 }
 ERROR_STATUSES = {
@@ -187,18 +189,21 @@ def _job_operations() -> tuple[dict, dict]:
     return post, get
 
 
-def _deepstack_custom_operation() -> dict:
+def _deepstack_custom_operation(names: list[str]) -> dict:
     operation = _deepstack_operation("deepstackCustomDetection")
-    operation["summary"] = "DeepStack custom-model route, answered by the loaded model"
+    operation["summary"] = "DeepStack custom-model route: the model of that name answers"
+    schema = {"type": "string", "enum": names} if names else {"type": "string"}
     operation["parameters"] = [
         {
             "name": "name",
             "in": "path",
             "required": True,
-            "schema": {"type": "string"},
-            "description": "Any custom-model name: the loaded model answers.",
+            "schema": schema,
+            "description": "A model name (GET /models); another name answers 404, as "
+            "DeepStack does for a custom model it does not have.",
         }
     ]
+    operation["responses"].update(_errors("404", schema="DeepStackError"))
     return operation
 
 
@@ -206,22 +211,23 @@ def _get(summary: str, responses: dict, operation_id: str) -> dict:
     return {"get": {"summary": summary, "operationId": operation_id, "responses": responses}}
 
 
-def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
+def _paths(options: dict[str, dict], *, keys: bool, names: list[str]) -> dict[str, dict]:
     """keys: API keys are on, so every route but the open ones documents them and 401."""
     html = {"type": "string"}
     unavailable = {**_ok("", ref("Health"))["200"], "description": "The model is not loaded."}
     detect, deepstack = _detect_operation(options), _deepstack_operation()
     post_job, get_job = _job_operations()
-    custom = _deepstack_custom_operation()
+    custom = _deepstack_custom_operation(names)
     model = _get(
-        "The loaded model: format, input size, labels",
+        "The default model: format, input size, labels",
         {**_ok("The model.", ref("ModelDescription")), **_errors("503")},
         "model",
     )
+    models = _get("Every model served, by name", _ok("The models.", ref("ModelList")), "models")
     if keys:
         detect, deepstack = _protected(detect), _protected(deepstack, "DeepStackError")
         custom = _protected(custom, "DeepStackError")
-        model = {"get": _protected(model["get"])}
+        model, models = {"get": _protected(model["get"])}, {"get": _protected(models["get"])}
         post_job, get_job = _protected(post_job), _protected(get_job)
     return {
         "/detect": {"post": detect},
@@ -235,6 +241,7 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
             "health",
         ),
         "/model": model,
+        "/models": models,
         "/openapi.json": _get(
             "This document", {**_ok("OpenAPI 3.1.", {"type": "object"}), **_errors()}, "openapi"
         ),
@@ -244,12 +251,18 @@ def _paths(options: dict[str, dict], *, keys: bool) -> dict[str, dict]:
 
 
 def openapi_document(
-    settings: Settings, model: ModelInfo | None, *, keys: bool = False, root: str = ""
+    settings: Settings,
+    model: ModelInfo | None,
+    *,
+    keys: bool = False,
+    root: str = "",
+    names: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document, with this server's defaults and (if loaded) its model's ids;
     keys: this server requires API keys (documented as security schemes and 401s);
-    root: the public path prefix (an API Gateway stage such as "/dev"), the servers URL."""
-    schemas = component_schemas(list(LAYOUTS), settings, model)
+    root: the public path prefix (an API Gateway stage such as "/dev"), the servers URL;
+    names: the models served by name (the enum of "model")."""
+    schemas = component_schemas(list(LAYOUTS), settings, model, list(names))
     options = schemas["DetectRequest"]["properties"]
     components: dict[str, Any] = {"schemas": schemas}
     if keys:
@@ -264,7 +277,7 @@ def openapi_document(
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         # Relative to where this document is served: right behind a stage or a proxy too.
         "servers": [{"url": root or "/"}],
-        "paths": _paths(options, keys=keys),
+        "paths": _paths(options, keys=keys, names=list(names)),
         "components": components,
     }
 
@@ -275,4 +288,5 @@ def openapi_json():
     settings = current_app.extensions["settings"]
     keys = settings.api_keys is not None or settings.api_keys_ssm_parameter is not None
     info = model.info if model else None
-    return jsonify(openapi_document(settings, info, keys=keys, root=public_root()))
+    names = current_app.extensions["service"].names
+    return jsonify(openapi_document(settings, info, keys=keys, root=public_root(), names=names))

@@ -15,13 +15,11 @@ import msgspec
 
 from ..config import Settings
 from ..detector import ModelInfo
+from .job_contract import NOTIFY_OPTION, JOB_SCHEMAS
+from .parts import object_schema, ref
 from .request import DetectOptionsRequest, DetectRequestBody
 
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
-
-
-def ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def request_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
@@ -107,86 +105,15 @@ DETECT_RESPONSE_PROPERTIES: dict[str, dict[str, Any]] = {
 REQUIRED_RESPONSE_FIELDS = ["detections", "count", "image", "model", "timings_ms"]
 
 
-def _object(properties: dict, required: list[str] | None = None, **extra: Any) -> dict:
-    schema = {"type": "object", "properties": properties, "additionalProperties": False}
-    schema["required"] = list(properties) if required is None else required
-    return {**schema, **extra}
-
-
 _SIZE = {"type": "integer", "minimum": 1}
 _PX = {"type": "number", "minimum": 0}
 _INT_PX = {"type": "integer", "minimum": 0}
 _COUNT = {"type": "integer", "minimum": 0}
 
-_JOB_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "128 random bits, hex."}
-_TIME = {"type": "string", "format": "date-time"}
-_LINKS = _object({"self": {"type": "string", "description": "The path of the job."}})
-_NOTIFY = {
-    "type": "boolean",
-    "default": True,
-    "description": "false: publish no completion notification for this job (the stack's "
-    "JobsTopicArn topic, when the worker has JOBS_TOPIC_ARN).",
-}
-_EXPIRES = {
-    **_TIME,
-    "description": "From this moment the job is deleted (JOBS_RETENTION_DAYS after it was "
-    "created, rounded up to midnight UTC as S3 lifecycle rules count) and GET answers 404.",
-}
-JOB_STATUSES = ("awaiting_upload", "queued", "done", "failed")
-JOB_SCHEMAS: dict[str, dict] = {  # and JobRequest, from the request's declaration
-    "JobUpload": _object(
-        {
-            "method": {"const": "POST"},
-            "url": {"type": "string", "format": "uri"},
-            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-            "max_bytes": _SIZE,
-            "expires_in": _SIZE,
-        },
-        description="An S3 presigned POST: send multipart/form-data with every entry of "
-        "fields, then the image in a field named file.",
-    ),
-    "JobCreated": _object(
-        {
-            "job_id": _JOB_ID,
-            "status": {"const": "awaiting_upload"},
-            "expires_at": _EXPIRES,
-            "upload": ref("JobUpload"),
-            "links": _LINKS,
-        }
-    ),
-    "Job": _object(
-        {
-            "job_id": _JOB_ID,
-            "status": {"enum": list(JOB_STATUSES)},
-            "created_at": _TIME,
-            "expires_at": _EXPIRES,
-            "upload_expires_at": _TIME,
-            "finished_at": _TIME,
-            "result": ref("DetectResponse"),
-            "error": ref("ErrorDetail"),
-            "links": _LINKS,
-        },
-        ["job_id", "status", "created_at", "links"],
-    ),
-    "JobNotification": _object(
-        {
-            "job_id": _JOB_ID,
-            "status": {"enum": ["done", "failed"]},
-            "created_at": _TIME,
-            "finished_at": _TIME,
-            "links": _LINKS,
-            "error": ref("ErrorDetail"),
-        },
-        ["job_id", "status", "created_at", "finished_at", "links"],
-        description="The SNS message the worker publishes once a job is finished (message "
-        "attributes status and job_id); the result itself is at links.self.",
-    ),
-}
-
 # The schemas that do not depend on the server; component_schemas() adds the rest.
 FIXED_SCHEMAS: dict[str, dict] = {
-    "DetectResponse": _object(DETECT_RESPONSE_PROPERTIES, REQUIRED_RESPONSE_FIELDS),
-    "Detection": _object(
+    "DetectResponse": object_schema(DETECT_RESPONSE_PROPERTIES, REQUIRED_RESPONSE_FIELDS),
+    "Detection": object_schema(
         {
             "label": {"type": "string"},
             "class_id": {"type": "integer", "minimum": 0},
@@ -194,26 +121,26 @@ FIXED_SCHEMAS: dict[str, dict] = {
             "box": ref("Box"),
         }
     ),
-    "Box": _object({name: _PX for name in ("x1", "y1", "x2", "y2")}),
-    "ImageSize": _object({"width": _SIZE, "height": _SIZE}),
-    "Health": _object(
+    "Box": object_schema({name: _PX for name in ("x1", "y1", "x2", "y2")}),
+    "ImageSize": object_schema({"width": _SIZE, "height": _SIZE}),
+    "Health": object_schema(
         {
             "status": {"type": "string", "enum": ["ok", "unavailable"]},
             "model": {"type": ["string", "null"]},
         }
     ),
-    "Error": _object({"error": ref("ErrorDetail")}),
-    "ErrorDetail": _object(
+    "Error": object_schema({"error": ref("ErrorDetail")}),
+    "ErrorDetail": object_schema(
         {
             "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
             "message": {"type": "string", "minLength": 1},
         }
     ),
-    "DeepStackPrediction": _object(
+    "DeepStackPrediction": object_schema(
         {"label": {"type": "string"}, "confidence": _UNIT}
         | {name: _INT_PX for name in ("x_min", "y_min", "x_max", "y_max")}
     ),
-    "DeepStackResponse": _object(
+    "DeepStackResponse": object_schema(
         {
             "success": {"const": True},
             "predictions": {"type": "array", "items": ref("DeepStackPrediction")},
@@ -224,7 +151,7 @@ FIXED_SCHEMAS: dict[str, dict] = {
         }
     ),
     **JOB_SCHEMAS,
-    "DeepStackError": _object(
+    "DeepStackError": object_schema(
         {
             "success": {"const": False},
             "error": {"type": "string", "minLength": 1},
@@ -235,10 +162,14 @@ FIXED_SCHEMAS: dict[str, dict] = {
 
 
 def component_schemas(
-    layouts: list[str], settings: Settings, model: ModelInfo | None
+    layouts: list[str],
+    settings: Settings,
+    model: ModelInfo | None,
+    names: list[str] | tuple[str, ...] = (),
 ) -> dict[str, dict]:
     """Every named schema of the document (a fresh copy), with this server's option defaults
-    and (if loaded) its model's class ids; layouts: the model formats known."""
+    and (if loaded) its model's class ids; layouts: the model formats known; names: the
+    models served by name (the enum of "model")."""
     summary = {
         "name": {"type": "string"},
         "format": {"type": "string", "enum": layouts},
@@ -257,24 +188,49 @@ def component_schemas(
             "not set.",
         },
     }
-    schemas = {"ModelSummary": _object(summary), "ModelDescription": _object(description)}
+    schemas = {
+        "ModelSummary": object_schema(summary),
+        "ModelDescription": object_schema(description),
+        "ModelList": object_schema({"models": {"type": "array", "items": _listed(summary)}}),
+    }
     schemas = {**_request_schemas(), **copy.deepcopy({**FIXED_SCHEMAS, **schemas})}
     job_options = schemas["JobRequest"]["properties"]["options"]["properties"]
     for options in (schemas["DetectRequest"]["properties"], job_options):
         _with_server_values(options, settings, model)
+        if names:
+            options["model"]["enum"] = list(names)
     return schemas
+
+
+def _listed(summary: dict) -> dict:
+    """A GET /models entry: what is known before a model loads, the rest null until then."""
+    unknown_until_loaded = {
+        "format": {"anyOf": [summary["format"], {"type": "null"}]},
+        "input": {"anyOf": [summary["input"], {"type": "null"}]},
+        "labels": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+    }
+    return object_schema(
+        {
+            "name": {"type": "string"},
+            **unknown_until_loaded,
+            "default": {"type": "boolean"},
+            "loaded": {"type": "boolean"},
+        },
+        description="format, input and labels are null until the model has loaded (on "
+        "first use; the default model at start-up).",
+    )
 
 
 def _request_schemas() -> dict[str, dict]:
     """DetectRequest and JobRequest, derived from the request's declaration (fresh each time)."""
     options = request_schema(DetectOptionsRequest)
-    options["properties"]["notify"] = dict(_NOTIFY)  # the job's own option (app/jobs/notify.py)
+    options["properties"]["notify"] = dict(NOTIFY_OPTION)  # the job's own option (app/jobs/notify.py)
     options["description"] = (
         'Any POST /detect field except image; validated now. And "notify", the job\'s own.'
     )
     return {
         "DetectRequest": request_schema(DetectRequestBody),
-        "JobRequest": _object({"options": options}, []),
+        "JobRequest": object_schema({"options": options}, []),
     }
 
 

@@ -34,6 +34,7 @@ class DetectRequest:
     image_bytes: bytes
     options: DetectOptions
     annotate: bool = False
+    model: str | None = None  # the model asked for by name; None: the default
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class DetectParams:
 
     options: DetectOptions
     annotate: bool = False
+    model: str | None = None  # the model asked for by name; None: the default
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -126,11 +128,11 @@ def parse_detect_request(
     """
     if image_bytes is not None:
         params = parse_detect_options(payload, settings, model)
-        return DetectRequest(image_bytes, params.options, annotate=params.annotate)
+        return DetectRequest(image_bytes, params.options, params.annotate, params.model)
     body = validated(_object(payload), DetectRequestBody, entry_errors=_entry_errors(model))
     params = _params(body, settings, model)
     image_bytes = decode_base64_image(body.image, max_image_bytes)
-    return DetectRequest(image_bytes, params.options, annotate=params.annotate)
+    return DetectRequest(image_bytes, params.options, params.annotate, params.model)
 
 
 def parse_detect_options(payload: Any, settings: Settings, model: ModelInfo | None) -> DetectParams:
@@ -159,7 +161,7 @@ def _params(
         agnostic=body.agnostic,
         slicing=slicing_options(body.slicing, settings.slicing_defaults()),
     )
-    return DetectParams(options, annotate=body.annotate)
+    return DetectParams(options, annotate=body.annotate, model=_given(body.model, None))
 
 
 def _given(value: Any, default: Any) -> Any:

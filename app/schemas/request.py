@@ -77,6 +77,11 @@ _Slicing = _doc(
     "defaults SLICING_*).",
     'an object, e.g. {"mode": "on", "tile": 416}',
 )
+_Model = _doc(
+    Annotated[str, Meta(min_length=1, max_length=64)],
+    "The model that answers, by name (GET /models lists them); absent: the default model.",
+    "a model name (GET /models lists them)",
+)
 _Image = _doc(
     Annotated[str, Meta(min_length=1)],
     "The image, base64 (standard or URL-safe, padding optional, whitespace ignored, optional "
@@ -96,6 +101,7 @@ class DetectOptionsRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     agnostic: _Agnostic = False
     annotate: _Annotate = False
     slicing: _Slicing | UnsetType = UNSET
+    model: _Model | UnsetType = UNSET
 
 
 class DetectRequestBody(DetectOptionsRequest, kw_only=True):

@@ -38,6 +38,13 @@ async function readContract() {
     $("confidence").value = options.confidence.default;
     $("confidence-value").textContent = Number(options.confidence.default).toFixed(2);
   }
+  // Several models: a picker; the first name of the enum is the server's default.
+  const names = options.model && options.model.enum;
+  if (names && names.length > 1) {
+    $("model-pick").replaceChildren(...names.map((name, i) =>
+      new Option(i === 0 ? `${name} (default)` : name, i === 0 ? "" : name)));
+    $("model-field").hidden = false;
+  }
   const slicing = options.slicing;
   if (slicing) {
     const modes = slicing.properties && slicing.properties.mode && slicing.properties.mode.enum;
@@ -74,6 +81,7 @@ function loadImage(file) {
 
 function requestBody() {
   const body = { image: state.dataUrl, confidence: Number($("confidence").value) };
+  if ($("model-pick").value) body.model = $("model-pick").value;  // absent: the default
   // Sent only once the user picks a mode, so servers without slicing never see the field.
   if (state.slicingTouched && $("slicing").value) {
     body.slicing = { mode: $("slicing").value };
@@ -170,6 +178,7 @@ $("api-key").addEventListener("change", () => {
   showModel().catch(() => {});
   detect();
 });
+$("model-pick").addEventListener("change", () => detect());
 $("form").addEventListener("submit", (event) => {
   event.preventDefault();
   detect();

@@ -74,8 +74,13 @@ function tryItForm(method, path, operation) {
   if (operation.requestBody && !multipart) return null;
   const fields = [];
   for (const p of operation.parameters || []) {
-    fields.push(el("label", {}, p.name, el("input", { name: p.name, "data-in": p.in, size: "8",
-      placeholder: p.schema && p.schema.default !== undefined ? String(p.schema.default) : "" })));
+    const attrs = { name: p.name, "data-in": p.in, size: "8",
+      placeholder: p.schema && p.schema.default !== undefined ? String(p.schema.default) : "" };
+    // An enum (the model names) becomes the input's suggestions: pick one, or type any value.
+    const choices = p.schema && p.schema.enum ? el("datalist", { id: `choices-${operation.operationId}-${p.name}` },
+      ...p.schema.enum.map((value) => el("option", { value: String(value) }))) : null;
+    if (choices) attrs.list = choices.id;
+    fields.push(el("label", {}, p.name, el("input", attrs), choices));
   }
   const properties = multipart ? Object.entries(multipart.schema.properties) : [];
   for (const [name, schema] of properties) {
