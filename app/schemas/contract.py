@@ -15,7 +15,7 @@ import msgspec
 
 from ..config import Settings
 from ..detector import ModelInfo
-from .job_contract import NOTIFY_OPTION, JOB_SCHEMAS
+from .job_contract import JOB_SCHEMAS, NOTIFY_OPTION
 from .parts import object_schema, ref
 from .request import DetectOptionsRequest, DetectRequestBody
 
@@ -224,7 +224,8 @@ def _listed(summary: dict) -> dict:
 def _request_schemas() -> dict[str, dict]:
     """DetectRequest and JobRequest, derived from the request's declaration (fresh each time)."""
     options = request_schema(DetectOptionsRequest)
-    options["properties"]["notify"] = dict(NOTIFY_OPTION)  # the job's own option (app/jobs/notify.py)
+    # The job's own option (app/jobs/notify.py).
+    options["properties"]["notify"] = dict(NOTIFY_OPTION)
     options["description"] = (
         'Any POST /detect field except image; validated now. And "notify", the job\'s own.'
     )
