@@ -21,9 +21,9 @@ import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.config import Settings
-from app.detector import detect_bytes, load_model
-from app.schemas.detect import parse_detect_request
+from app.config import Settings, settings_for_model
+from app.detector import load_model
+from app.service import DetectionService
 from app.tuning.ap import average_precision, match_image
 from app.tuning.labels import load_labels
 from bench._common import print_table, require
@@ -33,15 +33,16 @@ VEHICLES = ("car", "bus", "truck")
 
 
 def ap50(model_path: Path, images: list[tuple[Path, np.ndarray]], classes=None) -> float:
-    settings = Settings(model_path=model_path)
     model = load_model(model_path)
+    # The model's own recommended settings, as the server applies them.
+    service = DetectionService(
+        settings_for_model(Settings(model_path=model_path), model.info), model
+    )
     payload = {"confidence": 0.001} | ({"classes": list(classes)} if classes else {})
-    options = parse_detect_request(
-        payload, settings, model.info, max_image_bytes=1, image_bytes=b""
-    ).options
+    options = service.options(payload).options
     matches = []
     for path, truth in images:
-        found = detect_bytes(model, path.read_bytes(), options).detections
+        found = service.run(path.read_bytes(), options).detections
         matches.append(match_image(found.xyxy, found.confidence, truth, max_dets=300))
     return average_precision(matches)
 
@@ -62,6 +63,7 @@ def coco_vehicles() -> list[tuple[Path, np.ndarray]]:
 
 
 def held_out(model_path: Path) -> list[tuple[Path, np.ndarray]]:
+    """The images the training record of model_path held out of training."""
     meta = {p.key: p.value for p in onnx.load(str(model_path)).metadata_props}
     names = set(json.loads(meta["training"])["val_images"])
     folder = require(SHARED / "data" / "aerial-cars-sample")
@@ -74,8 +76,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--base", type=Path, default=SHARED / "models" / "yolox_nano.onnx")
+    parser.add_argument(
+        "--scenes-from",
+        type=Path,
+        help="score the scenes this other model's training record held out (default: the "
+        "model's own; a model trained on every image holds none out)",
+    )
     args = parser.parse_args()
-    scenes, coco = held_out(args.model), coco_vehicles()
+    scenes, coco = held_out(args.scenes_from or args.model), coco_vehicles()
     rows = [
         [
             "held-out scenes",

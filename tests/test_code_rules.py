@@ -132,3 +132,31 @@ def test_line_limit_check_counts_lines(tmp_path, monkeypatch):
     monkeypatch.setattr("tests.test_code_rules.REPO_ROOT", tmp_path)
     [module] = app_modules()
     assert len(module.read_text().splitlines()) > MAX_MODULE_LINES
+
+
+# Options are validated without an image through parse_detect_options (or the service's
+# options()): an empty stand-in image passed to the whole-request parser hides that intent.
+STAND_IN_IMAGE = re.compile(r"image_bytes\s*=\s*b(?:\"\"|'')")
+
+
+def test_no_stand_in_image_validates_options():
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}:{number}"
+        for tree in ("app", "bench", "scripts")
+        for path in sorted((REPO_ROOT / tree).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if STAND_IN_IMAGE.search(line)
+    ]
+    assert offenders == [], f"use parse_detect_options / DetectionService.options: {offenders}"
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        ('parse(p, s, m, max_image_bytes=1, image_bytes=b"")', True),
+        ("parse(p, s, m, image_bytes = b'')", True),
+        ("parse(p, s, m, image_bytes=path.read_bytes())", False),
+    ],
+)
+def test_the_stand_in_check_finds_what_it_should(line, found):
+    assert bool(STAND_IN_IMAGE.search(line)) is found

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Settings
-from ..detector import detect_bytes, load_model
-from ..schemas.detect import parse_detect_request
+from ..config import Settings, settings_for_model
+from ..detector import load_model
+from ..service import DetectionService
 from ..tuning.ap import average_precision, match_image
 from ..tuning.labels import LabelledImage
 
@@ -54,14 +54,14 @@ def split_by_scene(images: list, fraction: float) -> tuple[list, list]:
 def sliced_ap50(model_path: Path, images: list[LabelledImage], truths: list[np.ndarray]) -> float:
     """AP50 of the model file served with the default settings (sliced as POST /detect slices),
     every class counted as one object class."""
-    settings = Settings(model_path=model_path)
     model = load_model(model_path)
-    options = parse_detect_request(
-        {"confidence": AP_CONFIDENCE}, settings, model.info, max_image_bytes=1, image_bytes=b""
-    ).options
+    service = DetectionService(
+        settings_for_model(Settings(model_path=model_path), model.info), model
+    )
+    options = service.options({"confidence": AP_CONFIDENCE}).options
     matches = []
     for image, truth in zip(images, truths, strict=True):
-        found = detect_bytes(model, image.path.read_bytes(), options).detections
+        found = service.run(image.path.read_bytes(), options).detections
         matches.append(
             match_image(found.xyxy, found.confidence, truth, max_dets=options.max_detections)
         )
