@@ -87,6 +87,15 @@ def vehicles_dir(tmp_path_factory) -> Path:
     return models_dir
 
 
+@pytest.fixture(scope="session")
+def one_model_dir(tmp_path_factory) -> Path:
+    """A MODELS_DIR holding YOLOX-Nano alone (a link to the shared file): the repository's own
+    model/ also holds our aerial-vehicles model, so a server reading it serves two."""
+    models_dir = tmp_path_factory.mktemp("one-model")
+    (models_dir / "yolox_nano.onnx").symlink_to(shared_path("models", "yolox_nano.onnx"))
+    return models_dir
+
+
 @pytest.fixture
 def app(yolox_model):
     from app import create_app

@@ -54,8 +54,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def base_url(yolox_model):
-    with serve_in_thread(create_app(model=yolox_model)) as url:
+def base_url(yolox_model, one_model_dir):
+    with serve_in_thread(create_app({"models_dir": one_model_dir}, model=yolox_model)) as url:
         yield url
 
 
