@@ -52,11 +52,7 @@ def add_detect_command(commands) -> None:
     cmd.add_argument(
         "--model", help="a model name in MODELS_DIR or an ONNX file (default MODEL_PATH)"
     )
-    cmd.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        help="a progress bar on stderr (default: when stderr is a terminal)",
-    )
+    progress.add_progress_flag(cmd)
     cmd.set_defaults(func=detect_main)
 
 

@@ -24,8 +24,8 @@ from .. import aws, jobs
 from ..config import Settings
 from ..detector.errors import ConfigError
 from ..events.inputs import is_input, job_of, result_key
+from .progress import add_progress_flag, wanted
 from .progress import bar as progress_bar
-from .progress import wanted
 
 SEND_BATCH = 10  # SendMessageBatch's limit
 SEND_ATTEMPTS = 3
@@ -166,11 +166,7 @@ def add_enqueue_command(commands) -> None:
     cmd.add_argument("url", metavar="s3://BUCKET/PREFIX")
     cmd.add_argument("--queue-url", required=True, help="the worker's queue (stack output)")
     cmd.add_argument("--force", action="store_true", help="also objects with a current result")
-    cmd.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        help="a progress line on stderr (default: when stderr is a terminal)",
-    )
+    add_progress_flag(cmd, "a progress line")
     cmd.set_defaults(func=enqueue_main)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from typing import Any, TextIO
 
@@ -40,3 +41,12 @@ def _reports_no_size(stream: TextIO | None) -> bool:
 def note(stream: TextIO, line: str) -> None:
     """A line of text that a bar drawn on the same stream moves below, rather than through."""
     tqdm.write(line, file=stream)
+
+
+def add_progress_flag(cmd: argparse.ArgumentParser, what: str = "a progress bar") -> None:
+    """--progress / --no-progress: None (the default) means "when stderr is a terminal"."""
+    cmd.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help=f"{what} on stderr (default: when stderr is a terminal)",
+    )

@@ -16,6 +16,7 @@ from ..config import Settings
 from ..detector import DetectionError
 from ..tuning.labels import LabelError, class_names, load_labels
 from .detect import UsageError, find_images
+from .progress import add_progress_flag
 
 DEFAULT_EPOCHS = 30
 DEFAULT_BUDGET_MINUTES = 40.0
@@ -79,11 +80,7 @@ def add_train_command(commands) -> None:
         help="a folder of unlabelled images of other kinds: the base model's "
         "predictions there are learnt too (distillation), so it forgets less (repeatable)",
     )
-    cmd.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        help="a progress bar on stderr (default: when stderr is a terminal)",
-    )
+    add_progress_flag(cmd)
     cmd.set_defaults(func=train_main)
 
 

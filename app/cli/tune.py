@@ -66,11 +66,7 @@ def add_tune_command(commands) -> None:
         help="also write a copy of the model that carries the settings in its metadata: "
         "served as it is, it needs no env file (docs/tuning.md)",
     )
-    cmd.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        help="a progress bar on stderr (default: when stderr is a terminal)",
-    )
+    progress.add_progress_flag(cmd)
     cmd.set_defaults(func=tune_main)
 
 
