@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import REPO_ROOT, shared_path
 
@@ -31,15 +32,15 @@ print(json.dumps({"status": response["statusCode"], "modules": sorted(sys.module
 """
 
 
-def test_import_handler_and_first_request_skip_unneeded_packages():
+def run_child(code: str, argument: Path) -> subprocess.CompletedProcess:
+    """code in a fresh interpreter with argument as sys.argv[1], serving the shared YOLOX-Nano."""
     env = {
         **os.environ,
         "MODEL_PATH": str(shared_path("models", "yolox_nano.onnx")),
         "PYTHONPATH": str(REPO_ROOT),
     }
-    event_path = REPO_ROOT / "tests" / "fixtures" / "events" / "apigw_http_v2.json"
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(event_path)],
+    return subprocess.run(
+        [sys.executable, "-c", code, str(argument)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -47,6 +48,10 @@ def test_import_handler_and_first_request_skip_unneeded_packages():
         timeout=120,
         check=False,
     )
+
+
+def test_import_handler_and_first_request_skip_unneeded_packages():
+    done = run_child(CHILD, REPO_ROOT / "tests" / "fixtures" / "events" / "apigw_http_v2.json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["status"] == 200
@@ -83,21 +88,7 @@ print(json.dumps({"status": status, "modules": sorted(sys.modules)}), file=sys.s
 
 def test_the_detect_command_loads_no_web_framework_or_aws_sdk():
     """`python -m app detect` is the library on the command line: no Flask, no boto3."""
-    env = {
-        **os.environ,
-        "MODEL_PATH": str(shared_path("models", "yolox_nano.onnx")),
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-    image = shared_path("data", "demo", "small-vehicles1.jpeg")
-    done = subprocess.run(
-        [sys.executable, "-c", DETECT_CHILD, str(image)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_child(DETECT_CHILD, shared_path("data", "demo", "small-vehicles1.jpeg"))
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report["status"] == 0, done.stderr
     assert json.loads(done.stdout)["count"] > 0  # it did detect
