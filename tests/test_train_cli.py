@@ -3,6 +3,7 @@ loads and serves with the labels in its metadata; --resume; the budget; one-line
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import shutil
@@ -63,15 +64,18 @@ def trained(aerial6, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "vehicles.onnx"
     demo = str(shared_path("data", "demo"))  # two unlabelled pictures: the distillation path
     code, stdout, stderr = train(
-        aerial6, out, "--epochs", "2", "--budget-minutes", "1.5", "--distill", demo
-    )
+        aerial6, out, "--epochs", "2", "--budget-minutes", "1.5", "--distill", demo,
+        "--workers", "1",
+    )  # fmt: skip
     assert code == 0, stderr
     return out, stdout
 
 
 def test_the_trained_model_is_served_with_its_labels(trained):
     out, stdout = trained
-    assert "held out (DJI-00760-00001.jpg, DJI-00760-00022.jpg)" in stdout
+    assert "4 training images, 2 held out (1 scene: DJI-00760)" in stdout
+    assert "pixels: 6 images decoded once" in stdout  # 4 trained, 2 distilled
+    assert "waited for data" in stdout
     assert "2 other images to distil the base model on" in stdout
     record = record_of(out)
     assert record["classes"] == ["vehicle"] and record["base"] == "yolox_nano.onnx"
@@ -124,3 +128,85 @@ def test_without_torch_it_says_how_to_install(monkeypatch, capsys, aerial6):
     err = capsys.readouterr().err
     assert code == 2 and err == f"error: {INSTALL_HINT}\n"
     assert "scripts/setup.sh --train" in err
+
+
+SKY_CLIPS = ("V_BIRD_008", "V_BIRD_020", "V_DRONE_001", "V_DRONE_025")  # four sessions
+
+
+@pytest.fixture(scope="module")
+def sky24(tmp_path_factory):
+    """6 frames of each of 4 sky clips (640x512): birds and drones, two sessions each."""
+    source = shared_path("data", "airborne-sample")
+    root = tmp_path_factory.mktemp("sky24")
+    for folder in ("images", "labels"):
+        (root / folder).mkdir()
+    for clip in SKY_CLIPS:
+        for path in sorted((source / "images").glob(f"{clip}-*.jpg"))[:6]:
+            shutil.copy(path, root / "images" / path.name)
+            label = source / "labels" / f"{path.stem}.txt"
+            shutil.copy(label, root / "labels" / label.name)
+    shutil.copy(source / "classes.txt", root / "classes.txt")
+    return root
+
+
+def test_sessions_upscaled_tiles_and_settings_from_held_out_images(sky24, tmp_path):
+    import argparse
+
+    out = tmp_path / "sky.onnx"
+    parser = argparse.ArgumentParser()
+    add_train_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["train", str(sky24 / "images"), "--labels", str(sky24 / "labels"), "--out", str(out),
+         "--base", str(shared_path("models", "yolox_nano.onnx")), "--val-fraction", "0.25",
+         "--scenes", r"^V_([A-Z]+)_(\d+)", "--scene-block", "6", "--tile", "320",
+         "--epochs", "1", "--workers", "0"]
+    )  # fmt: skip
+    stdout, stderr = io.StringIO(), io.StringIO()
+    assert run_train(args, stdout, stderr, "test") == 0, stderr.getvalue()
+    said = stdout.getvalue()
+    assert "18 training images, 6 held out (1 scene: BIRD-18-23)" in said  # clip 20: 18-23
+    record = record_of(out)
+    assert record["classes"] == ["bird", "drone"] and record["class_balance"]
+    assert record["geometry"]["SLICING_TILE"] == "320"
+    assert len(record["trained_on"]) == 18
+    assert not {name for name in record["trained_on"] if name.startswith("V_BIRD_020")}
+    row = record["history"][0]
+    assert set(row["val_ap50_classes"]) == {"bird", "drone"} and 0 <= row["data_wait"] < 1
+    assert row["val_ap50"] == row["val_ap50_classes"]["bird"]  # drone: none held out (nan)
+    assert [r["geometry"] for r in record["settings_choice"]] == [
+        "trained", "trained, no whole-image pass", "input-size tiles", "whole image only"
+    ]  # fmt: skip
+    best = max(record["settings_choice"], key=lambda r: r["mean_ap50"])
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    recommended = json.loads(meta["recommended_settings"])
+    assert recommended == best["settings"] | {"DEFAULT_CONFIDENCE": f"{best['confidence']:g}"}
+    assert "recommending" in said and "chosen on held-out images" in said
+
+
+def test_tune_into_model_keeps_to_the_images_the_model_never_saw(sky24, tmp_path):
+    from app.cli.tune import add_tune_command, run_tune
+
+    trained = tmp_path / "t.onnx"
+    code, _, stderr = train(sky24, trained, "--epochs", "1", "--classes", "drone,bird")
+    assert code == 0, stderr
+    seen = tmp_path / "seen"
+    (seen / "images").mkdir(parents=True)
+    for name in record_of(trained)["trained_on"][:4]:
+        shutil.copy(sky24 / "images" / name, seen / "images" / name)
+
+    def tune(images) -> tuple[int, str, str]:
+        parser = argparse.ArgumentParser()
+        add_tune_command(parser.add_subparsers(dest="command"))
+        args = parser.parse_args(
+            ["tune", str(images), "--labels", str(sky24 / "labels"), "--model", str(trained),
+             "--into-model", str(tmp_path / "tuned.onnx"), "--budget-minutes", "0.3"]
+        )  # fmt: skip
+        stdout, stderr = io.StringIO(), io.StringIO()
+        return run_tune(args, stdout, stderr), stdout.getvalue(), stderr.getvalue()
+
+    code, _, stderr = tune(seen / "images")
+    assert code == 2 and "4 of these 4 images trained t" in stderr
+    code, stdout, stderr = tune(sky24 / "images")
+    assert code == 0, stderr
+    assert "Tuning on 6 labelled images" in stdout  # the held-out session alone
+    assert "left out: 18 images the model trained on" in stdout

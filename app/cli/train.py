@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import shlex
 import sys
 import time
@@ -14,6 +15,8 @@ from typing import TextIO
 
 from ..config import Settings
 from ..detector import DetectionError
+from ..detector.cpus import usable_cpus
+from ..detector.slicing import MAX_TILE_PX, MIN_TILE_PX, SlicingOptions
 from ..tuning.labels import LabelError, class_names, load_labels
 from .detect import UsageError, find_images
 from .progress import add_progress_flag
@@ -70,6 +73,45 @@ def add_train_command(commands) -> None:
         help="share of the images held out, whole scenes (default 0.2; 0: none)",
     )
     cmd.add_argument(
+        "--scenes",
+        metavar="REGEX",
+        help="which images belong together (one recording session, one camera): a regular "
+        "expression searched in each file name, its groups (or match) naming the scene; "
+        "default: the name less a trailing frame number",
+    )
+    cmd.add_argument(
+        "--scene-block",
+        type=int,
+        default=1,
+        metavar="N",
+        help="scenes whose names end in consecutive numbers form blocks of N (clips 0-5, "
+        "6-11, ...) held out together: neighbouring clips are often one session (default 1)",
+    )
+    cmd.add_argument(
+        "--tile",
+        type=int,
+        metavar="PX",
+        help="train (and recommend) tiles of PX pixels, scaled to the model input: below the "
+        "input size they enlarge small objects, and images of two tiles or more are sliced "
+        "(default: the model input size, the server's default)",
+    )
+    cmd.add_argument(
+        "--workers",
+        type=int,
+        help="processes that cut and augment samples (default: CPUs less one; 0: a thread)",
+    )
+    cmd.add_argument(
+        "--no-balance",
+        dest="balance",
+        action="store_false",
+        help="do not repeat the views of rare classes (default: repeat-factor class balance)",
+    )
+    cmd.add_argument(
+        "--pixels-dir",
+        type=Path,
+        help="where the decoded images are kept between epochs and runs (default OUT.pixels)",
+    )
+    cmd.add_argument(
         "--resume", action="store_true", help="continue the run whose checkpoint is OUT.ckpt"
     )
     cmd.add_argument(
@@ -95,47 +137,77 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--val-fraction must be at least 0 and below 1")
     if args.out.suffix.lower() != ".onnx":
         raise UsageError(f"--out {args.out}: name an .onnx file")
+    if not 1 <= args.scene_block <= 1_000_000:
+        raise UsageError("--scene-block must be 1 or more")
+    if args.workers is not None and not 0 <= args.workers <= 256:
+        raise UsageError("--workers must be 0 to 256")
+    if args.tile is not None and not MIN_TILE_PX <= args.tile <= MAX_TILE_PX:
+        raise UsageError(f"--tile must be {MIN_TILE_PX} to {MAX_TILE_PX} px")
+    if args.scenes:
+        try:
+            re.compile(args.scenes)
+        except re.error as exc:
+            raise UsageError(
+                f"--scenes {args.scenes!r}: not a regular expression ({exc})"
+            ) from None
 
 
 def prepare(args: argparse.Namespace, command: str, say):
     """The job to run (everything checked before any training starts)."""
     from ..training.classes import plan_classes
     from ..training.run import Job, import_base
-    from ..training.validate import split_by_scene
+    from ..training.validate import SceneRule, split_by_scene
 
     _check(args)
     base_path = args.base or Settings.from_env({}).model_path
-    base, base_names, _ = import_base(base_path)
+    base, base_names, input_wh = import_base(base_path)
     labelled = [im for im in load_labels(find_images([args.images_dir]), args.labels)]
     if len(labelled) < 2:
         raise UsageError("train needs at least 2 labelled images (20 to 50 is a good start)")
     classes = plan_classes(labelled, class_names(args.labels), base_names, args.classes)
     for line in classes.notes:
         say(f"classes: {line}")
-    train, val = split_by_scene(labelled, args.val_fraction)
+    rule = SceneRule(args.scenes, args.scene_block)
+    train, val = split_by_scene(labelled, args.val_fraction, rule)
     distill = [path for path, _ in find_images(args.distill)] if args.distill else []
     if distill and not any(classes.sources):
         say("distill: ignored, no trained class starts from a class of the base model")
         distill = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    held_scenes = sorted({rule(im.name) for im in val})
     say(
         f"base {base_path.name}; classes {', '.join(classes.names)}; {len(train)} training "
-        f"images, {len(val)} held out ({', '.join(im.name for im in val) or 'none'}); "
-        f"{len(distill)} other images to distil the base model on"
+        f"images, {len(val)} held out ({len(held_scenes)} "
+        f"scene{'s' if len(held_scenes) != 1 else ''}: "
+        f"{_some(held_scenes) or 'none'}); {len(distill)} other images to distil the base "
+        "model on"
     )
+    slicing = SlicingOptions(tile_wh=(args.tile, args.tile)) if args.tile else SlicingOptions()
+    workers = args.workers if args.workers is not None else max(0, usable_cpus() - 1)
     return Job(
-        base_path,
-        base,
-        classes,
-        train,
-        val,
-        distill,
-        args.out,
-        args.epochs,
-        60 * args.budget_minutes,
-        command,
-        args.resume,
+        base_path=base_path,
+        base=base,
+        base_names=base_names,
+        input_wh=input_wh,
+        classes=classes,
+        train=train,
+        val=val,
+        distill=distill,
+        out=args.out,
+        epochs=args.epochs,
+        budget_s=60 * args.budget_minutes,
+        command=command,
+        resume=args.resume,
+        slicing=slicing,
+        workers=workers,
+        balance=args.balance,
+        pixels_dir=args.pixels_dir,
     )
+
+
+def _some(names: list[str], shown: int = 12) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, command: str) -> int:
@@ -163,11 +235,6 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, command:
     record = run_training(
         job, lambda epochs, done, left_s: Progress(epochs, done, left_s, show=show), say
     )
-    for row in record["history"]:
-        say(
-            f"epoch {row['epoch']}: loss {row['loss']:.3f}, val AP50 {row['val_ap50']}, "
-            f"{row['minutes']:.1f} min"
-        )
     elapsed = time.perf_counter() - started
     say(
         f"Wrote {args.out}: best epoch {record['best_epoch']} (val AP50 {record['val_ap50']}), "

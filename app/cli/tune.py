@@ -21,6 +21,7 @@ from ..detector.model import RECOMMENDED_SETTINGS_KEY
 from ..detector.postprocess import DetectOptions
 from ..registry import model_file
 from ..service import DetectionService
+from ..tuning.held_out import never_trained_on
 from ..tuning.labels import LabelError, LabelledImage, load_labels
 from ..tuning.model_metadata import write_with_metadata
 from ..tuning.report import env_comments, env_text, folds_table, trials_table
@@ -120,6 +121,7 @@ class _Job:
     settings: Settings
     model: Model
     budget_s: float
+    trained_on: int = 0  # images left out: the model's training record lists them
 
 
 def _prepare(args: argparse.Namespace) -> _Job:
@@ -144,7 +146,9 @@ def _prepare(args: argparse.Namespace) -> _Job:
     )
     settings = settings_for_model(settings, model.info)
     payload = class_payload(args.classes, model)
-    return _Job(labelled, payload, settings, model, 60 * args.budget_minutes)
+    unseen = never_trained_on(labelled, model) if args.into_model else labelled
+    left_out = len(labelled) - len(unseen)
+    return _Job(unseen, payload, settings, model, 60 * args.budget_minutes, left_out)
 
 
 def run_tune(
@@ -201,6 +205,11 @@ def _print_intro(job: _Job, args: argparse.Namespace, out: TextIO) -> None:
         "class-agnostic: every labelled box is one object to find\n"
         f"budget {args.budget_minutes:g} min\n\n"
     )
+    if job.trained_on:
+        out.write(
+            f"left out: {job.trained_on} images the model trained on (its training record "
+            "lists them); --into-model settings come from images it never saw\n\n"
+        )
 
 
 def _finish(job, args, result: TuneResult, out: TextIO, command: str, started: float) -> int:

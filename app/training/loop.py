@@ -4,16 +4,17 @@ every epoch that --resume continues from."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import epoch_views, render
+from .data import epoch_views
+from .feed import Feeder
 from .loss import cell_grid, distill_loss, yolox_loss
 
 LEARNING_RATE = 5e-4
@@ -36,11 +37,10 @@ class State:
     elapsed_s: float = 0.0
     best_ap: float = -1.0
     best_epoch: int = 0
-    history: list = field(default_factory=list)  # per epoch: {epoch, loss, val_ap50, minutes}
+    history: list = field(default_factory=list)  # per epoch: {epoch, loss, val_ap50, ...}
     ema: dict = field(default_factory=dict)
     best: dict = field(default_factory=dict)
     optimizer: dict = field(default_factory=dict)
-    rng: dict = field(default_factory=dict)
     digest: str = ""
 
 
@@ -53,7 +53,8 @@ def save_checkpoint(path: Path, model, state: State) -> None:
 def load_checkpoint(path: Path, model, device: torch.device) -> State:
     saved = torch.load(path, weights_only=False, map_location=device)
     model.load_state_dict(saved["model"])
-    return State(**saved["state"])
+    known = {f.name for f in dataclasses.fields(State)}
+    return State(**{k: v for k, v in saved["state"].items() if k in known})
 
 
 def optimizer_for(model) -> torch.optim.Optimizer:
@@ -94,12 +95,13 @@ class Plan:
     distill_views: list = field(default_factory=list)  # views of images without labels
     teacher: torch.nn.Module | None = None  # the base model, frozen, for those views
     class_sources: list = field(default_factory=list)  # ClassPlan.sources
+    repeats: list | None = None  # per positive view, its mean repeats per epoch (class balance)
 
 
 def epoch_order(plan: Plan, rng: np.random.Generator) -> list:
     """One epoch's views: the labelled ones (epoch_views), plus --distill views drawn to make
     DISTILL_SHARE of the epoch, shuffled together."""
-    order = epoch_views(plan.views, plan.positive, rng)
+    order = epoch_views(plan.views, plan.positive, rng, plan.repeats)
     if plan.distill_views and plan.teacher is not None:
         wanted = round(len(order) * DISTILL_SHARE / (1 - DISTILL_SHARE))
         drawn = rng.integers(0, len(plan.distill_views), wanted)
@@ -108,32 +110,21 @@ def epoch_order(plan: Plan, rng: np.random.Generator) -> list:
     return order
 
 
-def batches(plan: Plan, rng: np.random.Generator):
-    """One epoch's batches: (B, 3, H, W) BGR 0-255, the (K, 5) targets and (B,) whether each
-    sample is a --distill view, rendered one batch ahead on a second thread."""
+def batches(plan: Plan, rng: np.random.Generator, feeder: Feeder):
+    """One epoch's batches: (B, 3, H, W) BGR 0-255 (channels-last), the (K, 5) targets and
+    (B,) whether each sample is a --distill view, rendered ahead by the feeder."""
     order = epoch_order(plan, rng)
     distilled = {id(v) for v in plan.distill_views}
     seeds = rng.integers(0, 2**31, len(order))
-
-    def make(start: int):
-        pairs = [
-            render(view, plan.sources[view.source], plan.input_wh, np.random.default_rng(seed))
-            for view, seed in zip(order[start : start + plan.batch], seeds[start:], strict=False)
-        ]
-        images = np.stack([canvas[..., ::-1] for canvas, _ in pairs]).transpose(0, 3, 1, 2)
-        x = torch.from_numpy(np.ascontiguousarray(images)).float()
-        chunk = order[start : start + plan.batch]
-        mask = torch.tensor([id(v) in distilled for v in chunk], dtype=torch.bool)
-        return x, [torch.from_numpy(t).float() for _, t in pairs], mask
-
     starts = list(range(0, len(order) - plan.batch + 1, plan.batch)) or [0]
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(make, starts[0])
-        for index in range(len(starts)):
-            ready = pending.result()
-            if index + 1 < len(starts):
-                pending = pool.submit(make, starts[index + 1])
-            yield ready
+    tasks = [
+        (order[start : start + plan.batch], seeds[start : start + plan.batch].tolist())
+        for start in starts
+    ]
+    for (images, targets), (views, _) in zip(feeder.run(tasks), tasks, strict=True):
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float()  # channels-last already
+        mask = torch.tensor([id(v) in distilled for v in views], dtype=torch.bool)
+        yield x, [torch.from_numpy(t).float() for t in targets], mask
 
 
 def step_loss(model, plan: Plan, x, targets, distilled, cells) -> torch.Tensor:
@@ -153,16 +144,18 @@ def step_loss(model, plan: Plan, x, targets, distilled, cells) -> torch.Tensor:
     return loss
 
 
-def train_epoch(model, optimizer, plan: Plan, state: State, rng, deadline_s: float, tick) -> float:
-    """One epoch (or until deadline_s of run time); returns the mean loss. tick(loss) after
-    each step, for the progress bar."""
+def train_epoch(
+    model, optimizer, plan: Plan, state: State, rng, deadline_s: float, tick, feeder: Feeder
+) -> tuple[float, float]:
+    """One epoch (or until deadline_s of run time); returns the mean loss and the share of the
+    epoch's time spent waiting for data. tick(loss) after each step, for the progress bar."""
     grid, stride = cell_grid(plan.input_wh, plan.device)
     steps_per_epoch = max(1, len(epoch_order(plan, np.random.default_rng(0))) // plan.batch)
     total_steps = plan.epochs * steps_per_epoch
     losses = []
-    started, before = time.perf_counter(), state.elapsed_s
+    started, before, waited = time.perf_counter(), state.elapsed_s, feeder.wait_s
     model.train()
-    for x, targets, distilled in batches(plan, rng):
+    for x, targets, distilled in batches(plan, rng, feeder):
         progress = max(state.step / total_steps, state.elapsed_s / plan.budget_s)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(state.step, progress) * group["share"]
@@ -179,4 +172,5 @@ def train_epoch(model, optimizer, plan: Plan, state: State, rng, deadline_s: flo
         tick(float(np.mean(losses[-20:])))
         if state.elapsed_s >= deadline_s:
             break
-    return float(np.mean(losses)) if losses else float("nan")
+    wait_share = (feeder.wait_s - waited) / max(time.perf_counter() - started, 1e-9)
+    return (float(np.mean(losses)) if losses else float("nan")), wait_share

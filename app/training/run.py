@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +18,19 @@ import torch
 
 from ..detector import load_model
 from ..detector.cpus import usable_cpus
+from ..detector.model import RECOMMENDED_SETTINGS_KEY
+from ..detector.slicing import SlicingOptions
 from ..tuning.labels import LabelledImage
+from ..tuning.model_metadata import with_metadata
 from .classes import ClassPlan
-from .data import has_boxes, load_source, render, source_views
+from .data import has_boxes, make_source, render, repeat_factors, source_views, view_classes
 from .export import check_export, metadata, to_onnx
+from .feed import Feeder
 from .graph import LayoutError, YoloxGraph
 from .loop import Plan, State, load_checkpoint, optimizer_for, save_checkpoint, train_epoch
-from .validate import sliced_ap50
+from .pixels import build_store
+from .settings import choose_settings, geometry_env
+from .validate import Score, score_model
 
 BATCH = 16
 CHECK_SAMPLES = 4  # tiles the export is checked on against torch
@@ -36,6 +42,8 @@ class Job:
 
     base_path: Path
     base: onnx.ModelProto
+    base_names: tuple[str, ...]  # the base model's classes
+    input_wh: tuple[int, int]
     classes: ClassPlan
     train: list[LabelledImage]
     val: list[LabelledImage]
@@ -45,6 +53,10 @@ class Job:
     budget_s: float
     command: str
     resume: bool
+    slicing: SlicingOptions = field(default_factory=SlicingOptions)  # geometry trained
+    workers: int = 0  # processes cutting samples (0: a thread of this process)
+    balance: bool = True  # repeat views of rare classes (repeat_factors)
+    pixels_dir: Path | None = None  # where decoded images are kept (default: beside out)
 
 
 def setup_torch() -> torch.device:
@@ -74,17 +86,25 @@ def data_digest(images: list[LabelledImage]) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_plan(job: Job, input_wh, device, base_classes: int) -> Plan:
+def build_plan(job: Job, input_wh, device, base_classes: int, digest: str, say) -> Plan:
+    folder = job.pixels_dir or job.out.with_name(job.out.name + ".pixels")
+    store = build_store([im.path for im in job.train] + job.distill, folder, digest, say)
     sources = []
-    for image in job.train:
+    for index, image in enumerate(job.train):
         boxes, classes = job.classes.relabel(image)
-        sources.append(load_source(image.path, boxes, classes, image.name, input_wh))
-    views = [v for i, s in enumerate(sources) for v in source_views(i, s, input_wh)]
+        sources.append(make_source(store, index, boxes, classes, image.name, input_wh, job.slicing))
+    views = [v for i, s in enumerate(sources) for v in source_views(i, s, input_wh, job.slicing)]
     positive = [has_boxes(v, sources[v.source]) for v in views]
     plan = Plan(sources, views, positive, input_wh, job.epochs, job.budget_s, BATCH, device)
-    for path in job.distill:
-        sources.append(load_source(path, [], [], path.name, input_wh))
-        plan.distill_views += source_views(len(sources) - 1, sources[-1], input_wh)
+    if job.balance and len(job.classes.names) > 1:
+        held = [
+            view_classes(v, sources[v.source]) for v, p in zip(views, positive, strict=True) if p
+        ]
+        plan.repeats = repeat_factors(held)
+    for offset, path in enumerate(job.distill):
+        index = len(job.train) + offset
+        sources.append(make_source(store, index, [], [], path.name, input_wh, job.slicing))
+        plan.distill_views += source_views(len(sources) - 1, sources[-1], input_wh, job.slicing)
     if job.distill:
         teacher = YoloxGraph(job.base, [[i] for i in range(base_classes)]).to(device).eval()
         plan.teacher = teacher.to(memory_format=torch.channels_last).requires_grad_(False)
@@ -102,18 +122,17 @@ class _Run:
     state: State
     optimizer: torch.optim.Optimizer
     checkpoint: Path
-    truths: list[np.ndarray]
+    truths: list[tuple[np.ndarray, np.ndarray]]
     record: dict
 
 
 def _start(job: Job, say) -> _Run:
     """The model and data of a fresh run, or of the checkpointed one with --resume."""
     device = setup_torch()
-    _, base_names, input_wh = import_base(job.base_path)
     model = YoloxGraph(job.base, job.classes.sources).to(device)
     model = model.to(memory_format=torch.channels_last)
-    plan = build_plan(job, input_wh, device, len(base_names))
     digest = data_digest(job.train + job.val)
+    plan = build_plan(job, job.input_wh, device, len(job.base_names), digest, say)
     checkpoint = job.out.with_name(job.out.name + ".ckpt")
     optimizer = optimizer_for(model)
     state = State(digest=digest)
@@ -133,8 +152,11 @@ def _start(job: Job, say) -> _Run:
         "train_images": len(job.train),
         "distill_images": len(job.distill),
         "val_images": [im.name for im in job.val],
+        "trained_on": [im.name for im in job.train],
+        "geometry": geometry_env(job.slicing),
+        "class_balance": bool(plan.repeats),
     }
-    truths = [job.classes.relabel(image)[0] for image in job.val]
+    truths = [job.classes.relabel(image) for image in job.val]
     return _Run(job, model, plan, state, optimizer, checkpoint, truths, record)
 
 
@@ -145,30 +167,53 @@ def run_training(job: Job, progress, say) -> dict:
     run = _start(job, say)
     state = run.state
     rng = np.random.default_rng(state.epoch)
-    bar = progress(job.epochs, state.epoch, job.budget_s - state.elapsed_s)
-    reserve_s = 0.0  # kept for scoring the last epoch: the last scoring's time
-    while state.epoch < job.epochs and state.elapsed_s < job.budget_s - reserve_s:
-        deadline_s = job.budget_s - reserve_s
-        loss = train_epoch(run.model, run.optimizer, run.plan, state, rng, deadline_s, bar.step)
-        started = time.perf_counter()
-        ap = _score(run, state.ema) if job.val else float("nan")
-        reserve_s = time.perf_counter() - started + 5.0
-        state.elapsed_s += reserve_s - 5.0
-        _end_epoch(run, loss, ap)
-        bar.epoch_done(state.epoch, loss, ap)
-    bar.close()
-    return _write(job, run.model, state, run.plan, run.record)
+    feeder = Feeder(run.plan.sources, run.plan.input_wh, job.workers)
+    try:
+        bar = progress(job.epochs, state.epoch, job.budget_s - state.elapsed_s)
+        reserve_s = 0.0  # kept for scoring the last epoch: the last scoring's time
+        while state.epoch < job.epochs and state.elapsed_s < job.budget_s - reserve_s:
+            deadline_s = job.budget_s - reserve_s
+            loss, wait = train_epoch(
+                run.model, run.optimizer, run.plan, state, rng, deadline_s, bar.step, feeder
+            )
+            started = time.perf_counter()
+            score = _score(run, state.ema) if job.val else None
+            reserve_s = time.perf_counter() - started + 5.0
+            state.elapsed_s += reserve_s - 5.0
+            _end_epoch(run, loss, score, wait)
+            say(epoch_line(state.history[-1]))
+            bar.epoch_done(state.epoch, loss, score.mean_ap50 if score else float("nan"))
+        bar.close()
+    finally:
+        feeder.close()
+    return _write(job, run.model, state, run.plan, run.record, say)
 
 
-def _end_epoch(run: _Run, loss: float, ap: float) -> None:
+def epoch_line(row: dict) -> str:
+    """One line per epoch: loss, AP50 (mean of classes, then each), the data-wait share."""
+    classes = ", ".join(f"{k} {v}" for k, v in (row.get("val_ap50_classes") or {}).items())
+    return (
+        f"epoch {row['epoch']}: loss {row['loss']:.3f}, val AP50 {row['val_ap50']}"
+        + (f" ({classes})" if classes else "")
+        + f", waited for data {row.get('data_wait', 0):.0%}, {row['minutes']:.1f} min"
+    )
+
+
+def _end_epoch(run: _Run, loss: float, score: Score | None, wait: float) -> None:
     """Record the epoch, keep its EMA weights if they are the best so far, checkpoint."""
     state = run.state
     state.epoch += 1
+    ap = score.mean_ap50 if score else float("nan")
     state.history.append(
         {
             "epoch": state.epoch,
             "loss": round(loss, 4),
             "val_ap50": round(ap, 4),
+            "val_ap50_agnostic": round(score.ap50, 4) if score else None,
+            "val_ap50_classes": (
+                {k: round(v, 4) for k, v in score.per_class.items()} if score else None
+            ),
+            "data_wait": round(wait, 3),
             "minutes": round(state.elapsed_s / 60, 2),
         }
     )
@@ -187,8 +232,9 @@ def _with_weights(model: YoloxGraph, weights: dict) -> YoloxGraph:
     return clone.eval()
 
 
-def _score(run: _Run, weights: dict) -> float:
-    """AP50 of these weights through the server's pipeline, on the held-out images."""
+def _score(run: _Run, weights: dict) -> Score:
+    """AP50 of these weights through the server's pipeline, on the held-out images, with the
+    geometry trained."""
     job = run.job
     scored = _with_weights(run.model, weights)
     meta = metadata(job.classes.names, run.plan.input_wh, run.record)
@@ -196,10 +242,12 @@ def _score(run: _Run, weights: dict) -> float:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "epoch.onnx"
         path.write_bytes(data)
-        return sliced_ap50(path, job.val, run.truths)
+        return score_model(path, job.val, run.truths, job.classes.names, geometry_env(job.slicing))
 
 
-def _write(job: Job, model, state: State, plan: Plan, record: dict) -> dict:
+def _write(job: Job, model, state: State, plan: Plan, record: dict, say) -> dict:
+    """The best weights as ONNX, checked against torch, with the settings chosen on the
+    held-out images in its metadata, written atomically to job.out; returns the record."""
     best = _with_weights(model, state.best or state.ema)
     record |= {
         "epochs": state.epoch,
@@ -216,8 +264,18 @@ def _write(job: Job, model, state: State, plan: Plan, record: dict) -> dict:
         np.stack([c[..., ::-1] for c in canvases]).transpose(0, 3, 1, 2).copy()
     )
     record["export_max_abs_diff"] = check_export(data, best, samples.float())
-    data = to_onnx(job.base, best, metadata(job.classes.names, plan.input_wh, record))
+    recommended = geometry_env(job.slicing)
+    if job.val:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "best.onnx"
+            path.write_bytes(data)
+            truths = [job.classes.relabel(im) for im in job.val]
+            recommended, record["settings_choice"] = choose_settings(
+                path, job.val, truths, job.classes.names, job.slicing, say
+            )
+    entries = metadata(job.classes.names, plan.input_wh, record)
+    entries[RECOMMENDED_SETTINGS_KEY] = json.dumps(recommended)
     scratch = job.out.with_name(job.out.name + ".tmp")
-    scratch.write_bytes(data)
+    scratch.write_bytes(with_metadata(data, entries))
     os.replace(scratch, job.out)
-    return json.loads(json.dumps(record))
+    return record
