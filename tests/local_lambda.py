@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from .aws_events import ACCOUNT_ID
 from .lambda_sandbox import Sandbox
-from .live_server import serve_in_thread
+from .live_server import free_port, serve_in_thread
 from .runtime_api import Invocation, RuntimeApi
 from .serverless_config import FunctionConfig
 
@@ -41,12 +40,6 @@ LAMBDA_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -94,12 +87,15 @@ class LocalLambda:
         self.log, self.started_s = log, started_s
 
     def invoke(self, event: object, *, wait_s: float = STARTUP_TIMEOUT_S) -> Invocation:
-        if self.process.poll() is not None:
+        if not self.alive():
             raise RuntimeError(f"the function has exited:\n{self.log_tail()}")
         try:
-            return self.api.invoke(event, wait_s=wait_s)
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n{self.log_tail()}") from None
+            return self.api.invoke(event, wait_s=wait_s, alive=self.alive)
+        except (RuntimeError, TimeoutError) as exc:
+            raise type(exc)(f"{exc}\n{self.log_tail()}") from None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def wait_for_init(self) -> None:
         """Until the function asks for its first event, or its init failed (init_errors)."""

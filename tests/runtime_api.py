@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Request, Response
@@ -36,7 +37,7 @@ INVOCATION_PATH = re.compile(rf"{PREFIX}/invocation/(?P<id>[^/]+)/(?P<kind>respo
 TOO_LARGE = (
     f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
 )
-POLL_S = 0.2  # how often a waiting `next` checks whether the environment is being shut down
+POLL_S = 0.2  # how often a wait checks whether the environment (or its process) is gone
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,21 @@ class RuntimeApi:
         self._one_at_a_time = threading.Lock()
         self._closed = threading.Event()
 
-    def invoke(self, event: object, *, wait_s: float) -> Invocation:
-        """Hand the event to the function; its answer, or TimeoutError after wait_s."""
+    def invoke(
+        self, event: object, *, wait_s: float, alive: Callable[[], bool] = lambda: True
+    ) -> Invocation:
+        """Hand the event to the function; its answer. TimeoutError after wait_s, or
+        RuntimeError as soon as alive() says the function's process is gone."""
         with self._one_at_a_time:
             deadline_ms = int(time.time() * 1000) + self.timeout_s * 1000
             pending = _Pending(str(uuid.uuid4()), json.dumps(event).encode(), deadline_ms)
             self._events.put(pending)
-            if not pending.done.wait(wait_s):
-                raise TimeoutError(f"no answer to invocation {pending.request_id} in {wait_s} s")
+            give_up = time.monotonic() + wait_s
+            while not pending.done.wait(POLL_S):
+                if not alive():
+                    raise RuntimeError(f"the function exited during {pending.request_id}")
+                if time.monotonic() > give_up:
+                    raise TimeoutError(f"no answer to {pending.request_id} in {wait_s} s")
             assert pending.result is not None
             return pending.result
 

@@ -91,3 +91,9 @@ def test_unknown_request_id_is_refused_and_init_errors_are_kept(runtime):
     assert status == 202
     assert api.init_errors == [("ConfigError", document)]
     assert api.first_next_s is None
+
+
+def test_an_invocation_ends_when_the_function_process_is_gone(runtime):
+    api, _ = runtime
+    with pytest.raises(RuntimeError, match="the function exited"):
+        api.invoke({"hello": "world"}, wait_s=30, alive=lambda: False)
