@@ -99,13 +99,7 @@ class Sandbox:
 
     def writes_outside_tmp(self) -> list[str]:
         """Every file or folder the sandbox's user owns outside its /tmp stand-in."""
-        roots = [str(self.base), *(d for d in WORLD_WRITABLE if os.path.isdir(d))]
-        found = subprocess.run(
-            ["find", *roots, "-xdev", "-path", str(self.tmp), "-prune", "-o", "-uid",
-             str(self.uid), "-print"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return found.stdout.split()
+        return _owned_by(self.uid, [str(self.base), *WORLD_WRITABLE], pruned=str(self.tmp))
 
     def remove(self) -> None:
         shutil.rmtree(self.base, ignore_errors=True)
@@ -122,7 +116,8 @@ def _read_only(root: Path) -> None:
 
 
 def _unused_uid() -> int:
-    """A user id with no account and no process, so whatever it owns, the function wrote."""
+    """A user id with no account, no process and no file where anyone may write, so that
+    whatever it owns there afterwards, the function wrote."""
     used = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -130,9 +125,20 @@ def _unused_uid() -> int:
         except FileNotFoundError:  # the process has ended since
             continue
     uid = FIRST_UID + os.getpid() % 10_000
-    while uid in used or _has_account(uid):
+    while uid in used or _has_account(uid) or _owned_by(uid, WORLD_WRITABLE):
         uid += 1
     return uid
+
+
+def _owned_by(uid: int, roots: Sequence[str], pruned: str | None = None) -> list[str]:
+    """What uid owns under roots (on their own file systems), leaving out `pruned`."""
+    prune = ["-path", pruned, "-prune", "-o"] if pruned else []
+    found = subprocess.run(
+        ["find", *(r for r in roots if os.path.isdir(r)), "-xdev", *prune, "-uid", str(uid),
+         "-print"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return found.stdout.split()
 
 
 def _has_account(uid: int) -> bool:
