@@ -5,9 +5,10 @@ cannot be written, and one fresh folder standing in for /tmp, the only place to 
 How: the function runs as a user id of its own, which no account or process here has (setpriv,
 so root is needed), and every folder of the sandbox but the /tmp stand-in belongs to root
 without write permission for others; elsewhere that user may write only where anyone may (the
-system's /tmp, /var/tmp, /dev/shm), and `writes_outside_tmp` finds any file it left there. The
-one capability it keeps, CAP_DAC_READ_SEARCH, lets it read and traverse (the interpreter may sit
-under a 0700 /root, as pyenv's does), never write.
+system's /tmp, /var/tmp, /dev/shm), and `writes_outside_tmp` finds any file it left there (so
+a write to the literal path /tmp counts as outside: the stand-in is TMPDIR, which `tempfile`
+follows). The one capability it keeps, CAP_DAC_READ_SEARCH, lets it read and traverse (the
+interpreter may sit under a 0700 /root, as pyenv's does), never write.
 """
 
 from __future__ import annotations

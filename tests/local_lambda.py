@@ -1,11 +1,9 @@
 """The function run the way Lambda runs it: the task root (tests/lambda_sandbox.py) under
 `python -m awslambdaric <handler>`, as the AWS Python base image starts it, against a local
 Runtime API (tests/runtime_api.py), with AWS at a moto server in its own process, reached over
-HTTP through AWS_ENDPOINT_URL. Also a command for debugging a deploy without AWS:
-
-    .venv/bin/python -m tests.local_lambda EVENT.json [--function api] [--image photo.jpg]
-
-(docs/deploy-aws.md, "Run it as Lambda does, locally").
+HTTP through AWS_ENDPOINT_URL. tests/test_local_lambda.py runs its scenarios so, and
+`python -m tests.run_lambda` sends one event so (docs/deploy-aws.md, "Run it as Lambda does,
+locally").
 """
 
 from __future__ import annotations
@@ -170,7 +168,8 @@ def run_function(
 
 
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a running process, in MiB (Lambda's Max Memory Used counts the same pages)."""
+    """VmHWM of a running process, in MiB: the nearest figure to Lambda's Max Memory Used
+    (which counts the whole execution environment; here, the function's process alone)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
