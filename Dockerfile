@@ -12,41 +12,29 @@
 #   docker build --platform linux/amd64 --build-arg FETCH_MODEL=1 -t small-object-detect .
 FROM public.ecr.aws/lambda/python:3.12
 
-# Runtime dependencies only (no test or lint tools), in their own layer for caching.
-COPY requirements.txt ${LAMBDA_TASK_ROOT}/
-RUN pip install --no-cache-dir -r ${LAMBDA_TASK_ROOT}/requirements.txt
-
-COPY app/ ${LAMBDA_TASK_ROOT}/app/
-COPY handler.py ${LAMBDA_TASK_ROOT}/
-COPY model/ ${LAMBDA_TASK_ROOT}/model/
+# The task root (/var/task) is laid out by scripts/lambda_task_root.sh, the script that also
+# lays it out for the tests that run the function as Lambda does (tests/test_local_lambda.py),
+# so the image and those tests cannot drift. The build context is mounted for it, not copied:
+# only what the script writes lands in the image.
+# Runtime dependencies only (no test or lint tools), into the task root, which Lambda puts
+# first on sys.path, in their own layer for caching.
+RUN --mount=type=bind,source=scripts/lambda_task_root.sh,target=/src/scripts/lambda_task_root.sh \
+    --mount=type=bind,source=requirements.txt,target=/src/requirements.txt \
+    sh /src/scripts/lambda_task_root.sh --deps-only "${LAMBDA_TASK_ROOT}"
 
 # The models served: model/<name>.onnx for each name of MODEL (MODELS_DIR, app/config.py,
 # defaults to model/), the first the default. Their settings (recommended_settings in their
 # metadata) come with them; the environment still wins (docs/configuration.md).
 ARG MODEL=yolox_nano
 ENV MODEL_PATH=${LAMBDA_TASK_ROOT}/model/${MODEL%%,*}.onnx
-# An image without its models would only answer 503: refuse to build one. Other model files
-# of model/ are removed, so that the image serves exactly the models MODEL lists.
+# app/, handler.py and model/ as the script lays them out: model/ holds exactly the models
+# MODEL lists (an image without its models would only answer 503: the script refuses to build
+# one; FETCH_MODEL=1 fetches the default first), each pre-optimised, and the code is compiled
+# to bytecode (cold start: docs/performance.md).
 ARG FETCH_MODEL=0
-RUN case ",${MODEL}," in *,,*|*/*|*,.*|*" "*) echo "MODEL=${MODEL}: name a file of model/" \
-      "without its .onnx, or several, comma-separated, such as yolox_nano,aerial-vehicles" >&2; \
-      exit 1;; esac \
- && if [ "${FETCH_MODEL}" = 1 ]; then python3 -m app.cli.fetch_model; fi \
- && for name in $(echo "${MODEL}" | tr ',' ' '); do \
-      if [ ! -s "${LAMBDA_TASK_ROOT}/model/${name}.onnx" ]; then \
-        echo "model/${name}.onnx is missing: run scripts/setup.sh (or python -m" \
-             "app.cli.fetch_model) before building, or build with --build-arg FETCH_MODEL=1" >&2; \
-        exit 1; fi; done \
- && for file in "${LAMBDA_TASK_ROOT}"/model/*.onnx; do \
-      case ",${MODEL}," in *",$(basename "${file}" .onnx),"*) ;; *) rm -f "${file}";; esac; done
-
-# Cold start (README, Performance): pre-optimise the model's graph and compile the app's
-# bytecode here, once, rather than at every init; the task root is read-only on Lambda, so
-# no .pyc could be cached there later. bench/coldstart.py measures each (about 8 and 29 ms).
-RUN cd "${LAMBDA_TASK_ROOT}" \
- && for name in $(echo "${MODEL}" | tr ',' ' '); do \
-      python3 -m app.cli.optimize_model "model/${name}.onnx" || exit 1; done \
- && python3 -m compileall -q app handler.py
+RUN --mount=type=bind,target=/src \
+    sh /src/scripts/lambda_task_root.sh --no-deps --models "${MODEL}" \
+      $(if [ "${FETCH_MODEL}" = 1 ]; then echo --fetch-model; fi) "${LAMBDA_TASK_ROOT}"
 
 # The model loads (with one warm-up inference) when Lambda imports handler during init.
 CMD ["handler.handler"]

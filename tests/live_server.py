@@ -1,12 +1,21 @@
-"""A real HTTP server (Werkzeug's threaded WSGI server) on a free loopback port, in a thread."""
+"""A real HTTP server (Werkzeug's threaded WSGI server) on a free loopback port, in a thread;
+and a free loopback port for servers of other processes."""
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 
 from werkzeug.serving import make_server
+
+
+def free_port() -> int:
+    """A loopback port free now (a server started soon after will most likely get it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

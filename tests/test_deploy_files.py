@@ -1,10 +1,10 @@
 """The deployment files, checked as far as this machine can: Docker cannot run here.
 
-Dockerfile: every path it copies exists, the model guard really refuses a model-less build
-(its shell step is run here), the entry points exist. serverless.yml: entry points, limits,
-triggers, and environment/IAM derived from the same parameters. scripts/check_template.py and
-cfn-lint: they pass a good template and fail broken ones. The full osls packaging + cfn-lint
-run is scripts/check_deploy.sh, which .ci/run calls.
+Dockerfile: the task root is laid out by scripts/lambda_task_root.sh alone (the script itself:
+tests/test_task_root.py), its layout step runs here, the entry points exist. serverless.yml:
+entry points, limits, triggers, and environment/IAM derived from the same parameters.
+scripts/check_template.py and cfn-lint: they pass a good template and fail broken ones. The
+full osls packaging + cfn-lint run is scripts/check_deploy.sh, which .ci/run calls.
 """
 
 from __future__ import annotations
@@ -15,18 +15,17 @@ import dataclasses
 import importlib.util
 import json
 import re
-import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from app.config import DEFAULT_MODEL_PATH, REPO_ROOT, Settings
 from app.detector.model import optimized_path
 from tests.conftest import shared_path
+from tests.serverless_config import load_serverless
 
 
 def _load_script(name: str):
@@ -63,88 +62,63 @@ def test_dockerfile_builds_on_the_lambda_python_312_image():
     assert of("FROM") == ["public.ecr.aws/lambda/python:3.12"]
 
 
-def test_every_copied_path_exists_and_keeps_its_place_under_the_task_root():
-    copies = [shlex.split(args) for args in of("COPY")]
-    assert copies, "the Dockerfile copies nothing"
-    for *sources, dest in copies:
-        for source in sources:
-            assert (REPO_ROOT / source).exists(), f"COPY {source}: not in the repository"
-            # Same relative place as in the repo, so REPO_ROOT-relative defaults (the model
-            # path) hold in the image, where REPO_ROOT is the task root.
-            expected = f"{TASK_ROOT}/{source}" if source.endswith("/") else f"{TASK_ROOT}/"
-            assert dest == expected, (source, dest)
-    copied = {source for *sources, _ in copies for source in sources}
-    assert copied == {"requirements.txt", "app/", "handler.py", "model/"}
-    assert DEFAULT_MODEL_PATH.parent.name + "/" in copied
-
-
-def _model_guard() -> str:
-    [guard] = [args for args in of("RUN") if "FETCH_MODEL" in args]
-    return guard
-
-
 AERIAL = "aerial-vehicles"  # our own model, kept in the repository's model/
+
+
+def layout_steps() -> tuple[str, str]:
+    """The two RUN steps that lay out the task root (dependencies, then the rest), without
+    their --mount options."""
+    steps = [args for args in of("RUN") if "lambda_task_root.sh" in args]
+    deps, code = (re.sub(r"--mount=\S+\s+", "", step) for step in steps)
+    return deps, code
+
+
+def test_the_task_root_is_laid_out_by_the_script_alone():
+    # No COPY: the image's task root is what scripts/lambda_task_root.sh writes, the script
+    # the local Lambda tests run too (tests/test_task_root.py, tests/test_local_lambda.py).
+    assert of("COPY") == []
+    deps, code = layout_steps()
+    assert deps.endswith('lambda_task_root.sh --deps-only "${LAMBDA_TASK_ROOT}"')
+    assert '--no-deps --models "${MODEL}"' in code and code.endswith('"${LAMBDA_TASK_ROOT}"')
+    for mount in re.findall(r"--mount=type=bind,(\S+)", " ".join(of("RUN"))):
+        options = dict(part.split("=", 1) for part in mount.split(","))
+        source = options.get("source", ".")
+        assert (REPO_ROOT / source).exists(), f"mount {source}: not in the repository"
+        assert options["target"] == "/src" + ("" if source == "." else f"/{source}")
 
 
 def _run_step(step: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(["sh", "-c", step], env=env, capture_output=True, text=True, check=False)
 
 
-@pytest.mark.parametrize("model", [DEFAULT_MODEL_PATH.stem, AERIAL])
-@pytest.mark.parametrize("model_bytes", [None, b"", b"\x08onnx-model-bytes"])
-def test_build_refuses_an_image_without_its_model(tmp_path, model_bytes, model):
-    # The default model file is not in git (scripts/setup.sh fetches it), so whether it exists
-    # here says nothing; what must hold is that the build fails without it. Run the guard itself.
-    (tmp_path / "model").mkdir()
-    if model_bytes is not None:
-        (tmp_path / "model" / f"{model}.onnx").write_bytes(model_bytes)
-    env = {"LAMBDA_TASK_ROOT": str(tmp_path), "FETCH_MODEL": "0", "MODEL": model}
-    result = _run_step(_model_guard(), {**env, "PATH": "/usr/bin:/bin"})
-    if model_bytes:
-        assert result.returncode == 0, result.stderr
-    else:
-        assert result.returncode != 0
-        assert f"model/{model}.onnx is missing" in result.stderr
-        assert "FETCH_MODEL=1" in result.stderr and "scripts/setup.sh" in result.stderr
-
-
-@pytest.mark.parametrize("model", ["", "../yolox_nano", "sub/model", ".hidden"])
-def test_build_refuses_a_model_name_that_is_not_a_file_of_model(tmp_path, model):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "yolox_nano.onnx").write_bytes(b"\x08onnx-model-bytes")
-    env = {"LAMBDA_TASK_ROOT": str(tmp_path / "model"), "FETCH_MODEL": "0", "MODEL": model}
-    result = _run_step(_model_guard(), {**env, "PATH": "/usr/bin:/bin"})
-    assert result.returncode != 0
-    assert f"MODEL={model}: name a file of model/" in result.stderr
-
-
-@pytest.mark.parametrize("model", [DEFAULT_MODEL_PATH.stem, AERIAL])
-def test_cold_start_step_writes_the_optimised_model_and_the_bytecode(tmp_path, model):
-    """The image's cold-start RUN step, run for real on a copy of the task root."""
-    source = shared_path("models", "yolox_nano.onnx")
-    shutil.copytree(
-        REPO_ROOT / "app", tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    shutil.copy(REPO_ROOT / "handler.py", tmp_path / "handler.py")
-    (tmp_path / "model").mkdir()
-    shutil.copy(source, tmp_path / "model" / f"{model}.onnx")
-    [step] = [args for args in of("RUN") if "optimize_model" in args]
-    env = {
-        "LAMBDA_TASK_ROOT": str(tmp_path),
-        "MODEL": model,
-        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
-    }
-    (tmp_path / "bin").mkdir()
-    wrapper = tmp_path / "bin" / "python3"  # the image's python3: this interpreter
+def _run_layout_step(step: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """A layout RUN step run here: this checkout is the build context mounted at /src, and
+    this interpreter the image's python3."""
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    wrapper = tmp_path / "bin" / "python3"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)
+    variables = {
+        "LAMBDA_TASK_ROOT": str(tmp_path / "task"),
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+        **env,
+    }
+    return _run_step(step.replace("/src/", f"{REPO_ROOT}/"), variables)
 
-    result = _run_step(step, env)
+
+@pytest.mark.parametrize(("model", "fetch_model"), [(AERIAL, "0"), ("yolox_nano", "1")])
+def test_the_image_layout_step_runs_here(tmp_path, model, fetch_model):
+    """The image's RUN step itself: our own model, kept in the repository; or the default one,
+    fetched (FETCH_MODEL=1) from ../shared's copy, as MODEL_SOURCE_FILE allows offline."""
+    _, code = layout_steps()
+    source = {"MODEL_SOURCE_FILE": str(shared_path("models", "yolox_nano.onnx"))}
+    result = _run_layout_step(code, tmp_path, MODEL=model, FETCH_MODEL=fetch_model, **source)
 
     assert result.returncode == 0, result.stderr
-    assert optimized_path(tmp_path / "model" / f"{model}.onnx").is_file()
-    assert list((tmp_path / "app" / "__pycache__").glob("__init__.*.pyc"))
-    assert list((tmp_path / "__pycache__").glob("handler.*.pyc"))
+    task = tmp_path / "task"
+    served = task / "model" / f"{model}.onnx"
+    assert sorted(task.joinpath("model").glob("*.onnx")) == [served, optimized_path(served)]
+    assert list((task / "__pycache__").glob("handler.*.pyc"))
 
 
 def test_one_build_argument_picks_the_model_the_image_serves():
@@ -238,31 +212,16 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context():
     lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     ignored = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", "tests", "node_modules", ".serverless"} <= ignored
-    assert not {"app", "app/", "handler.py", "model", "model/", "requirements.txt"} & ignored
+    needed = {"app", "handler.py", "model", "requirements.txt", "scripts"}  # the layout's sources
+    assert not (needed | {f"{name}/" for name in needed}) & ignored
 
 
 # --- serverless.yml ---------------------------------------------------------------------------
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Sub, !GetAtt, ...) read as {"Fn::X": value}."""
-
-
-def _cfn_tag(loader, suffix, node):
-    value = (
-        loader.construct_scalar(node)
-        if isinstance(node, yaml.ScalarNode)
-        else loader.construct_sequence(node)
-    )
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 @pytest.fixture(scope="module")
 def sls() -> dict:
-    return yaml.load((REPO_ROOT / "serverless.yml").read_text(encoding="utf-8"), _CfnLoader)
+    return load_serverless()
 
 
 def test_serverless_framework_v3_strict(sls):
@@ -750,26 +709,6 @@ def test_cfn_lint_passes_a_valid_template_and_fails_a_broken_one(tmp_path):
     result = _cfn_lint(tmp_path, broken)
     assert result.returncode != 0
     assert re.search(r"^E\d{4}", result.stdout, re.MULTILINE), result.stdout
-
-
-def test_build_with_a_list_of_models_keeps_exactly_those(tmp_path):
-    models = tmp_path / "model"
-    models.mkdir()
-    for name in ("yolox_nano", AERIAL, "other"):
-        (models / f"{name}.onnx").write_bytes(b"\x08onnx-model-bytes")
-    env = {"LAMBDA_TASK_ROOT": str(tmp_path), "FETCH_MODEL": "0", "MODEL": f"{AERIAL},yolox_nano"}
-    result = _run_step(_model_guard(), {**env, "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in models.iterdir()) == [f"{AERIAL}.onnx", "yolox_nano.onnx"]
-    missing = _run_step(_model_guard(), {**env, "MODEL": f"{AERIAL},gone", "PATH": "/usr/bin:/bin"})
-    assert missing.returncode != 0 and "model/gone.onnx is missing" in missing.stderr
-
-
-@pytest.mark.parametrize("model", ["a,,b", "a,", ",a", "a b", "a,../b"])
-def test_build_refuses_a_list_with_an_empty_or_bad_name(tmp_path, model):
-    env = {"LAMBDA_TASK_ROOT": str(tmp_path), "FETCH_MODEL": "0", "MODEL": model}
-    result = _run_step(_model_guard(), {**env, "PATH": "/usr/bin:/bin"})
-    assert result.returncode != 0 and f"MODEL={model}: name a file of model/" in result.stderr
 
 
 def test_serverless_serves_the_images_model_folder(sls):

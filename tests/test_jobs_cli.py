@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import socket
 import threading
 import warnings
 from pathlib import Path
@@ -26,7 +25,7 @@ from app.config import Settings
 from app.events import handle_sqs_event
 
 from .aws_events import REGION, use_fake_credentials
-from .live_server import serve_in_thread
+from .live_server import free_port, serve_in_thread
 from .test_jobs import BUCKET, _small_images, make_world
 
 OLD_BUCKET = "old-bucket"
@@ -89,12 +88,6 @@ def test_enqueue_refuses_what_is_not_an_s3_url(url, capsys):
     assert "not an S3 URL" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def moto_server(monkeypatch):
     """moto's S3 and SQS as a real HTTP server on loopback; boto3 pointed at it."""
@@ -102,7 +95,7 @@ def moto_server(monkeypatch):
         warnings.simplefilter("ignore")
         from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     use_fake_credentials(monkeypatch)

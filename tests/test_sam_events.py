@@ -2,7 +2,9 @@
 commands are in tests/fixtures/events/README.md), through `handler.handler`.
 
 The generated events are stored as SAM wrote them; each test fills in only what a real request
-would carry (the body, its Content-Type, the query string, the Host header AWS sets).
+would carry (the body, its Content-Type, the query string, the Host header AWS sets). Last, the
+jobs' links through each API's recorded event: a path prefix (the stage) is where the pages and
+links must agree with what API Gateway puts in the URL.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import re
 
 import pytest
+import serverless_wsgi
 from moto import mock_aws
 
 from app import aws
@@ -173,3 +176,32 @@ def test_s3_put_event(handler_module, direct_client, s3, demo_jpeg):
 def test_sqs_messages_are_not_taken_for_s3_iot_or_http():
     kind = event_kind(load_event("sqs_receive_message"))
     assert kind not in (EventKind.S3, EventKind.IOT, EventKind.HTTP)
+
+
+# POST /jobs through each API and where its links point: a REST API's stage is part of the URL,
+# an HTTP API's (or a Function URL's) $default stage is not, though serverless-wsgi makes both
+# the script root. (event fixture, the path prefix a client must use)
+JOB_LINK_ROOTS = [("apigw_http_v2", ""), ("function_url", ""), ("apigw_rest_v1", "/prod")]
+
+
+@pytest.mark.parametrize(("fixture", "root"), JOB_LINK_ROOTS)
+def test_job_links_are_where_the_client_finds_the_job(world, fixture, root):
+    posted = invoke_app(
+        world.app, test_handler.retarget(test_handler.load_event(fixture), "POST", "/jobs")
+    )
+    job = answer(posted)
+    assert posted["statusCode"] == 201, job
+    link = f"{root}/jobs/{job['job_id']}"
+    assert job["links"]["self"] == link
+    assert test_handler.response_headers(posted)["location"] == [link]
+
+    path = f"/jobs/{job['job_id']}"  # what API Gateway passes on for that URL
+    shown = invoke_app(
+        world.app, test_handler.retarget(test_handler.load_event(fixture), "GET", path)
+    )
+    assert shown["statusCode"] == 200
+    assert answer(shown)["links"]["self"] == link
+
+
+def invoke_app(app, event: dict) -> dict:
+    return serverless_wsgi.handle_request(app, event, test_handler.lambda_context())

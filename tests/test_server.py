@@ -11,7 +11,6 @@ import dataclasses
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import pytest
 from PIL import Image
 
 from .conftest import REPO_ROOT, b64, shared_path
+from .live_server import free_port
 
 # Small enough to test cheaply, above the demo request (its ~431 KB of base64 JPEG in JSON).
 MAX_BODY_BYTES = 500_000
@@ -42,12 +42,6 @@ class Reply:
     def json(self) -> dict:
         assert self.headers.get("content-type") == "application/json", self.headers
         return json.loads(self.body)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_env(**settings: str) -> dict[str, str]:

@@ -6,14 +6,15 @@ fills in the result is app/events/s3.py (neither side imports the other).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request
 
 from .. import aws
 from ..config import Settings
 from ..detector import InvalidRequest, UnsupportedMediaType
-from ..jobs import JobStatus, create_job, read_job, require_bucket, split_notify
+from ..jobs import JobStatus, create_job, job_path, read_job, require_bucket, split_notify
 from ..schemas.detect import parse_json_body
 from .api import detection_service
+from .pages import public_root
 
 bp = Blueprint("jobs", __name__)
 
@@ -30,7 +31,7 @@ def post_job():
     require_bucket(settings)  # 503 jobs_unavailable, naming JOBS_BUCKET, before anything else
     options, notify = _parse_job_request(settings)
     job, upload = create_job(aws.client("s3"), settings, options, notify=notify)
-    link = url_for("jobs.get_job", job_id=job["job_id"])
+    link = _link(job["job_id"])
     body = {
         "job_id": job["job_id"],
         "status": JobStatus.AWAITING_UPLOAD.value,
@@ -47,7 +48,14 @@ def post_job():
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
     job = read_job(aws.client("s3"), _settings(), job_id)
-    return jsonify({**job, "links": {"self": url_for("jobs.get_job", job_id=job_id)}})
+    return jsonify({**job, "links": {"self": _link(job_id)}})
+
+
+def _link(job_id: str) -> str:
+    """GET /jobs/<id> as the client reaches it: under a REST API's stage ("/dev/jobs/..."),
+    but not under an HTTP API's $default stage, which serverless-wsgi also makes the script
+    root though it is no part of the URL (a "/$default/jobs/..." link answers 404)."""
+    return public_root() + job_path(job_id)
 
 
 def _parse_job_request(settings: Settings) -> tuple[dict, bool]:
