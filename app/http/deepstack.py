@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..detector import DetectionError, Detections, InvalidRequest, UnsupportedMediaType
 from ..detector.labels import label_for
+from ..observability import loggable
 from ..schemas.detect import DetectRequest
 from ..service import DetectionService
 from .api import detection_service
@@ -128,7 +129,7 @@ def _deepstack_error(status: int, message: str, headers=()):
 def _detection_error(exc: DetectionError):
     row = http_error(exc)
     if row.status >= 500:
-        log.error("%s: %s", exc.code, exc.message)
+        log.error("%s: %s", exc.code, loggable(exc.message))
     return _deepstack_error(row.status, exc.message, row.headers)
 
 

@@ -22,6 +22,7 @@ from ..detector.errors import (
     UnsupportedMediaType,
 )
 from ..jobs import JobNotFound, JobsUnavailable
+from ..observability import loggable
 from ..schemas.errors import error_body, error_of
 from .auth import AuthUnavailable, Unauthorized
 
@@ -107,7 +108,7 @@ def codes_by_status() -> dict[int, tuple[str, ...]]:
 def _detection_error(exc: DetectionError):
     row = http_error(exc)
     if row.status >= 500:
-        log.error("%s: %s", exc.code, exc.message)
+        log.error("%s: %s", exc.code, loggable(exc.message))
     response = jsonify(error_of(exc))
     response.status_code = row.status
     response.headers.extend(row.headers)
