@@ -48,6 +48,11 @@ def add_tune_command(commands) -> None:
         required=True,
         help="a folder of YOLO txt files (class cx cy w h, normalised) or a COCO JSON file",
     )
+    cmd.add_argument(
+        "--skip-bad-labels",
+        action="store_true",
+        help="leave out labels that fail their checks (counted in one line) instead of stopping",
+    )
     cmd.add_argument("--classes", help="limit predictions to these classes: car,bus,truck")
     cmd.add_argument("--out", type=Path, help="write the settings here (KEY=value lines)")
     cmd.add_argument(
@@ -120,6 +125,7 @@ class _Job:
     settings: Settings
     model: Model
     budget_s: float
+    label_notes: list[str]  # what --skip-bad-labels left out, one line
 
 
 def _prepare(args: argparse.Namespace) -> _Job:
@@ -132,7 +138,9 @@ def _prepare(args: argparse.Namespace) -> _Job:
         raise UsageError(f"{args.images_dir}: no images in it")
     if args.into_model and not args.into_model.parent.is_dir():
         raise UsageError(f"--into-model {args.into_model}: its folder does not exist")
-    labelled = load_labels(images, args.labels)
+    label_notes: list[str] = []
+    skip_bad = label_notes.append if args.skip_bad_labels else None
+    labelled = load_labels(images, args.labels, skip_bad=skip_bad)
     if len(labelled) < 2:
         raise UsageError("tuning needs at least 2 labelled images (20 to 50 is best)")
     settings = Settings.from_env(os.environ, _model_override(args))
@@ -144,7 +152,7 @@ def _prepare(args: argparse.Namespace) -> _Job:
     )
     settings = settings_for_model(settings, model.info)
     payload = class_payload(args.classes, model)
-    return _Job(labelled, payload, settings, model, 60 * args.budget_minutes)
+    return _Job(labelled, payload, settings, model, 60 * args.budget_minutes, label_notes)
 
 
 def run_tune(
@@ -194,6 +202,7 @@ def _print_intro(job: _Job, args: argparse.Namespace, out: TextIO) -> None:
     boxes = sum(len(image.truth_xyxy) for image in job.labelled)
     info = job.model.info
     classes = ", ".join(map(str, job.payload.get("classes", []))) or "all classes"
+    out.writelines(note + "\n" for note in job.label_notes)
     out.write(
         f"Tuning on {len(job.labelled)} labelled images ({boxes} boxes) in {args.images_dir}\n"
         f"model {info.name} ({info.input_wh[0]}x{info.input_wh[1]}), predictions: {classes}\n"
