@@ -13,7 +13,6 @@ prefix, and the one error table answers in it.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import time
@@ -29,7 +28,6 @@ from .errors import add_error_shape
 from .uploads import multipart_file
 
 bp = Blueprint("deepstack", __name__)
-log = logging.getLogger(__name__)
 PATH_PREFIX = "/v1/vision/"
 
 DEFAULT_MIN_CONFIDENCE = 0.4  # DeepStack's documented default
