@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import statistics
 import time
 
@@ -24,6 +23,7 @@ from _common import SHARED, machine_line, print_table, require
 from app import create_app
 from app.detector import Model, load_model
 from app.detector.slicing import SlicingOptions, max_model_runs
+from tests.model_runs import CountingModel, grey_png
 
 SHAPES_WH = [
     (100_000, 1),
@@ -37,29 +37,6 @@ SHAPES_WH = [
 ]
 
 
-class CountingModel(Model):
-    """The model, counting the views fed to it (a batch of B views is B runs)."""
-
-    def __init__(self, model: Model) -> None:
-        super().__init__(model.session, model.info, path=model.path)
-        self.views = 0
-
-    def run(self, batch):
-        self.views += len(batch)
-        return super().run(batch)
-
-    def serial(self):
-        return None  # views one after another on this model, so that each is counted
-
-
-def grey_png(width_px: int, height_px: int) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (width_px, height_px), (90, 90, 90)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def measure(model: Model, image_wh: tuple[int, int], rounds: int) -> list[object]:
     counting = CountingModel(model)
     client = create_app(model=counting).test_client()
@@ -67,12 +44,12 @@ def measure(model: Model, image_wh: tuple[int, int], rounds: int) -> list[object
     body = {"image": base64.b64encode(png).decode("ascii")}
     wall_s, cpu_s, runs, status = [], [], 0, 0
     for _ in range(rounds):
-        counting.views = 0
+        counting.runs = 0
         started, started_cpu = time.perf_counter(), time.process_time()
         status = client.post("/detect", json=body).status_code
         wall_s.append(time.perf_counter() - started)
         cpu_s.append(time.process_time() - started_cpu)
-        runs = counting.views
+        runs = counting.runs
     pixels = image_wh[0] * image_wh[1]
     bound = max_model_runs(pixels, model.info.input_wh, SlicingOptions().overlap)
     return [

@@ -4,16 +4,14 @@ Runs are counted where the model is called (a batch of B views is B runs), never
 from __future__ import annotations
 
 import contextlib
-import io
 
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from app import create_app
-from app.detector import DetectOptions, Model, PayloadTooLarge, detect_bytes, load_model
+from app.detector import DetectOptions, PayloadTooLarge, detect_bytes, load_model
 from app.detector.slicing import (
     SlicingOptions,
     is_sliver_row,
@@ -23,30 +21,10 @@ from app.detector.slicing import (
     tile_grid,
 )
 from tests.conftest import b64
+from tests.model_runs import CountingModel, grey_png
 from tests.onnx_graphs import constant_output_model
 
 PIXEL_LIMIT = 100_000_000  # MAX_IMAGE_PIXELS' default
-
-
-class CountingModel(Model):
-    """A loaded model, counting the views fed to it; views run one after another on it."""
-
-    def __init__(self, model: Model) -> None:
-        super().__init__(model.session, model.info, path=model.path)
-        self.runs = 0
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        self.runs += len(batch)
-        return super().run(batch)
-
-    def serial(self) -> None:
-        return None
-
-
-def grey_png(width_px: int, height_px: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("L", (width_px, height_px), 90).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def planned_runs(image_wh: tuple[int, int], slicing: SlicingOptions, input_wh) -> int:
