@@ -41,6 +41,15 @@ TRANSIENT_CODES = frozenset(
         "TooManyRequestsException",
     }
 )
+THROTTLING_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+    }
+)
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "KMS.AccessDeniedException"})
 
@@ -92,6 +101,23 @@ def is_transient(exc: BaseException) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error_code(exc) in TRANSIENT_CODES or status >= 500 or status == 429
     return isinstance(exc, ConnectionError | HTTPClientError)
+
+
+def transient_cause(exc: BaseException, what: str) -> str:
+    """A transient failure in words a client may read (no endpoint, key or internals): "could
+    not connect to {what}", "{what} did not answer in time", "{what} is busy (SlowDown)"."""
+    from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+    if isinstance(exc, ReadTimeoutError):
+        return f"{what} did not answer in time"
+    if isinstance(exc, ConnectionError):  # refused, unresolvable, connect timeout, proxy, TLS
+        return f"could not connect to {what}"
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = error_code(exc)[:40] or f"HTTP {status}"
+        busy = status in (429, 503) or code in THROTTLING_CODES
+        return f"{what} is busy ({code})" if busy else f"{what} failed ({code})"
+    return f"the connection to {what} failed"
 
 
 def is_client_error(exc: BaseException) -> bool:

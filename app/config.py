@@ -37,6 +37,8 @@ class Settings:
 
     model_path: Path = DEFAULT_MODEL_PATH  # the default model (app/registry.py)
     models_dir: Path = DEFAULT_MODELS_DIR  # every *.onnx file in it is a model, by file stem
+    # A model file in MODELS_DIR whose real path is outside it stops start-up unless this is set.
+    models_allow_links_out: bool = False
     model_format: str | None = None
     model_labels: Path | None = None
     model_threads: int | None = None
@@ -175,7 +177,9 @@ def default_model_in(models_dir: Path) -> Path:
     fetched = models_dir / DEFAULT_MODEL_PATH.name
     if fetched.is_file() or not models_dir.is_dir():
         return fetched
-    found = sorted(p for p in models_dir.glob("*.onnx") if not p.name.endswith(NOT_MODELS))
+    found = sorted(
+        p for p in models_dir.glob("*.onnx") if p.is_file() and not p.name.endswith(NOT_MODELS)
+    )
     return found[0] if found else fetched
 
 

@@ -1,16 +1,19 @@
 """The models one process serves, by name: which files they are, and loading each once.
 
 Every `*.onnx` file in MODELS_DIR is a model named by its file stem; MODEL_PATH names the
-default (a file in MODELS_DIR or elsewhere). The default loads at cold start (create_app);
-the others load on first use, once per process, under a lock of their own, so concurrent
-first requests wait for one load instead of loading twice. A model that fails to load stays
-failed (it is not retried on every request): it answers 503 model_unavailable naming its file,
-and the other models keep serving.
+default (a file in MODELS_DIR or elsewhere). MODELS_DIR keeps to itself: a file or link there
+whose real path is outside it stops start-up, unless MODELS_ALLOW_LINKS_OUT says links out are
+meant; a dangling link or a folder named *.onnx is logged as not served. The default loads at
+cold start (create_app); the others load on first use, once per process, under a lock of their
+own, so concurrent first requests wait for one load instead of loading twice. A model that
+fails to load stays failed (it is not retried on every request): it answers 503
+model_unavailable naming its file, and the other models keep serving.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -25,17 +28,31 @@ log = logging.getLogger(__name__)
 MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
-def scan_models_dir(models_dir: Path) -> dict[str, Path]:
+def scan_models_dir(models_dir: Path, *, allow_links_out: bool = False) -> dict[str, Path]:
     """{name: path} for every *.onnx model file in models_dir ({} when it does not exist).
 
-    Raises ConfigError naming the first file whose stem is not a valid model name.
+    Raises ConfigError naming the first file whose stem is not a valid model name, or (unless
+    allow_links_out) whose real path is outside models_dir. Entries that are no model file (a
+    dangling link, a folder) are logged as warnings and left out.
     """
     if not models_dir.is_dir():
         return {}
+    root = models_dir.resolve()
     found = {}
     for path in sorted(models_dir.glob("*.onnx")):
-        if path.name.endswith(NOT_MODELS) or not path.is_file():
+        if path.name.endswith(NOT_MODELS):
             continue
+        problem = _not_a_file(path)
+        if problem:
+            log.warning("MODELS_DIR %s: %s %s; it is not served", models_dir, path.name, problem)
+            continue
+        if not allow_links_out and not path.resolve().is_relative_to(root):
+            raise ConfigError(
+                f"The model file {path.name} in MODELS_DIR ({models_dir}) is a link to "
+                f"{path.resolve()}, outside the folder: models are served from MODELS_DIR only. "
+                "Put the file itself there, or set MODELS_ALLOW_LINKS_OUT=true if models are "
+                "mounted elsewhere on purpose."
+            )
         if not MODEL_NAME.fullmatch(path.stem):
             raise ConfigError(
                 f"The model file {path.name} in MODELS_DIR ({models_dir}) has no valid model "
@@ -44,6 +61,19 @@ def scan_models_dir(models_dir: Path) -> dict[str, Path]:
             )
         found[path.stem] = path
     return found
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why path is not a model file (a dangling link, a folder...), or None when it is one."""
+    if path.is_file():
+        return None
+    if path.is_symlink() and not path.exists():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return f"is a link to {target}, which does not exist (or loops)"
+    return "is a folder, not a model file" if path.is_dir() else "is not a regular file"
 
 
 @dataclass(frozen=True)
@@ -80,7 +110,9 @@ class ModelRegistry:
     ) -> ModelRegistry:
         """MODELS_DIR's models plus MODEL_PATH, which names the default (and wins its name).
         default_model: the default, already loaded (its own name and file then count)."""
-        paths = scan_models_dir(settings.models_dir)
+        paths = scan_models_dir(
+            settings.models_dir, allow_links_out=settings.models_allow_links_out
+        )
         if default_model is not None:
             default = default_model.info.name
             paths[default] = default_model.path or settings.model_path
@@ -143,7 +175,8 @@ def model_file(value: str | Path, settings: Settings) -> Path:
     name, a folder in it) is a ConfigError listing the names, rather than "file not found".
     """
     text = str(value)
-    paths = {**scan_models_dir(settings.models_dir), settings.model_path.stem: settings.model_path}
+    in_dir = scan_models_dir(settings.models_dir, allow_links_out=settings.models_allow_links_out)
+    paths = {**in_dir, settings.model_path.stem: settings.model_path}
     if text in paths and not Path(text).is_file():
         return paths[text]
     path = Path(text)

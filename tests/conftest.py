@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -78,21 +79,31 @@ def yolox_model(load_shared_model):
     return load_shared_model("yolox_nano")
 
 
+def place_model(path: Path, source: Path) -> Path:
+    """source's file at path, as a file of path's folder: a hard link where the filesystem
+    allows, else a copy (MODELS_DIR refuses symbolic links that leave it)."""
+    try:
+        os.link(source, path)
+    except OSError:
+        shutil.copyfile(source, path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def vehicles_dir(tmp_path_factory) -> Path:
-    """A MODELS_DIR serving YOLOX-Nano under a second name too, "vehicles" (a link to the
-    shared file): what DeepStack clients configured with that custom model call."""
+    """A MODELS_DIR serving YOLOX-Nano under a second name too, "vehicles" (the shared file):
+    what DeepStack clients configured with that custom model call."""
     models_dir = tmp_path_factory.mktemp("vehicles-models")
-    (models_dir / "vehicles.onnx").symlink_to(shared_path("models", "yolox_nano.onnx"))
+    place_model(models_dir / "vehicles.onnx", shared_path("models", "yolox_nano.onnx"))
     return models_dir
 
 
 @pytest.fixture(scope="session")
 def one_model_dir(tmp_path_factory) -> Path:
-    """A MODELS_DIR holding YOLOX-Nano alone (a link to the shared file): the repository's own
-    model/ also holds our aerial-vehicles model, so a server reading it serves two."""
+    """A MODELS_DIR holding YOLOX-Nano alone (the shared file): the repository's own model/
+    also holds our aerial-vehicles model, so a server reading it serves two."""
     models_dir = tmp_path_factory.mktemp("one-model")
-    (models_dir / "yolox_nano.onnx").symlink_to(shared_path("models", "yolox_nano.onnx"))
+    place_model(models_dir / "yolox_nano.onnx", shared_path("models", "yolox_nano.onnx"))
     return models_dir
 
 

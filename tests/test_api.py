@@ -76,6 +76,8 @@ def _variants(data: bytes) -> dict[str, str]:
         "urlsafe_no_padding": urlsafe.rstrip("="),
         "line_wrapped": "\n".join(standard[i : i + 76] for i in range(0, len(standard), 76)),
         "data_uri": "data:image/jpeg;base64," + standard,
+        "data_uri_parameters": "DATA:Image/PNG;name=a.png;base64," + standard,  # type != bytes
+        "data_uri_no_media_type": "data:;base64," + standard,
         "spaces_and_tabs": " \t" + standard[:100] + " " + standard[100:] + "\r\n",
     }
 

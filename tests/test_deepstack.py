@@ -239,3 +239,48 @@ def test_an_internal_failure_is_500_without_internals(yolox_model, monkeypatch, 
     body = response.get_json()
     assert body["success"] is False and body["code"] == 500
     assert "secret" not in response.get_data(as_text=True)
+
+
+@pytest.fixture(scope="module")
+def vehicles_client(yolox_model, vehicles_dir):
+    return create_app({"models_dir": vehicles_dir}, model=yolox_model).test_client()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "words"),
+    [
+        ("POST", "/v1/vision/custom/vehicles%2fx", 404, "No custom model named 'vehicles/x'"),
+        ("POST", "/v1/vision/custom/..%2f..%2fdetect", 404, "No custom model named '../../det"),
+        ("POST", "/v1/vision/custom/vehicles/", 404, "No custom model named 'vehicles/'"),
+        ("POST", "/v1/vision/custom/", 404, "There is no such route"),
+        ("POST", "/v1/vision/objects", 404, "There is no such route"),
+        ("GET", "/v1/vision/custom/vehicles", 405, "does not accept that HTTP method"),
+        ("GET", "/v1/vision/detection", 405, "does not accept that HTTP method"),
+        ("PUT", "/v1/vision/custom/vehicles", 405, "does not accept that HTTP method"),
+    ],
+)
+def test_routing_errors_under_v1_vision_are_deepstack_shaped(
+    vehicles_client, method, path, status, words
+):
+    response = vehicles_client.open(path, method=method, data={"image": (io.BytesIO(b"x"), "x")})
+    body = response.get_json()
+    assert response.status_code == status
+    assert list(body) == ["success", "error", "code"]
+    assert body["success"] is False and body["code"] == status and words in body["error"]
+    if status == 405:
+        assert set(response.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
+
+
+def test_other_routes_keep_the_api_error_shape(vehicles_client):
+    response = vehicles_client.get("/detect")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_401_before_routing_is_deepstack_shaped_too(yolox_model, vehicles_dir):
+    config = {"api_keys": DEEPSTACK_KEY, "models_dir": vehicles_dir}
+    client = create_app(config, model=yolox_model).test_client()
+    response = client.post("/v1/vision/custom/a%2fb%2fc/")
+    assert response.status_code == 401
+    assert response.get_json() == {"success": False, "error": response.get_json()["error"],
+                                   "code": 401}  # fmt: skip

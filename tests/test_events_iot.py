@@ -140,7 +140,32 @@ BAD_MESSAGES = [
     ("unknown_field", _ref(image="IMAGE", colour="red"), {}, "unknown_field"),
     ("confidence_out_of_range", _ref(image="IMAGE", confidence=2), {}, "invalid_field"),
     ("unknown_class", _ref(image="IMAGE", classes=["unicorn"]), {}, "unknown_class"),
+    ("image_annotate", _ref(image="IMAGE", annotate=True), {}, "invalid_field"),
+    (
+        "s3_annotate",
+        _ref(s3={"bucket": INPUT_BUCKET, "key": "k"}, annotate=True),
+        {},
+        "invalid_field",
+    ),
 ]
+
+
+def test_annotate_is_refused_alike_for_a_base64_image_and_an_s3_reference(
+    clients, yolox_model, frame
+):
+    clients[1].put_object(Bucket=INPUT_BUCKET, Key=S3_REF_KEY, Body=frame)
+    reference = {"bucket": INPUT_BUCKET, "key": S3_REF_KEY}
+    for fields in ({"image": b64(frame)}, {"s3": reference}):
+        send(_ref(**fields, annotate=True), yolox_model, clients, settings())
+        send(_ref(**fields, annotate=False), yolox_model, clients, settings())
+    refused_b64, plain_b64, refused_s3, plain_s3 = [body for _, body in published_messages()]
+    assert refused_b64 == refused_s3
+    assert refused_b64["error"] == {
+        "code": "invalid_field",
+        "message": '"annotate" is only available on POST /detect, not on S3 or IoT triggers.',
+    }
+    assert "annotated_image" not in plain_b64 and plain_b64["detections"]  # false: no harm
+    assert "annotated_image" not in plain_s3 and plain_s3["detections"]
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,7 @@ def _case(name: str) -> Hostile:
         ("body/over_max_body_bytes", ["1,000,000 bytes"]),
         ("body/duplicate_option_key", ["'iou'"]),
         ("body/nesting_20_in_classes", ["16 levels"]),
+        ("body/image_data_uri_text_plain", ["'text/plain'", "data:image/...;base64,"]),
         ("body/unknown_fields_10000", ["'unknown_0'", "and 9995 more"]),
     ],
 )
@@ -100,6 +101,12 @@ def test_messages_name_what_was_wrong(corpus_client, name, words):
     message = send(corpus_client, _case(name)).get_json()["error"]["message"]
     for word in words:
         assert word in message
+
+
+@pytest.mark.parametrize("name", ["body/nesting_100000", "body/nesting_900_in_classes"])
+def test_deep_nesting_is_named_in_our_words_not_pythons(corpus_client, name):
+    message = send(corpus_client, _case(name)).get_json()["error"]["message"]
+    assert message == "The JSON is nested more than 16 levels deep."
 
 
 @pytest.fixture(scope="module")

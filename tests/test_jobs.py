@@ -252,6 +252,55 @@ def test_without_a_bucket_jobs_answer_503_naming_the_setting(yolox_model):
         assert "JOBS_BUCKET" in error["message"]
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed): connecting is refused."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_storage_answers_503_naming_the_cause(monkeypatch, yolox_model, caplog):
+    use_fake_credentials(monkeypatch)
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    unreachable = aws.new_client("s3", endpoint_url=endpoint, attempts=1)  # one try: quick
+    monkeypatch.setattr(aws, "client", lambda service, endpoint_url=None: unreachable)
+    client = create_app({"jobs_bucket": BUCKET}, model=yolox_model).test_client()
+    for response in (client.post("/jobs", json={}), client.get("/jobs/" + "0" * 32)):
+        assert response.status_code == 503
+        error = response.get_json()["error"]
+        assert error["code"] == "jobs_unavailable"
+        assert error["message"] == (
+            "Job storage cannot be used right now: could not connect to storage; retry in a "
+            "few seconds."
+        )
+        assert endpoint not in error["message"]
+    assert "could not connect to storage" in caplog.text and endpoint in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cause"),
+    [
+        (503, "SlowDown", "storage is busy (SlowDown)"),
+        (500, "InternalError", "storage failed (InternalError)"),
+    ],
+)
+def test_storage_errors_name_their_cause_too(monkeypatch, yolox_model, status, code, cause):
+    use_fake_credentials(monkeypatch)
+    with mock_aws():
+        aws.client.cache_clear()
+        world = make_world(yolox_model)
+        s3 = aws.client("s3")
+        inject_error(s3, "GetObject", status=status, code=code)
+        response = world.client.get("/jobs/" + "0" * 32)
+    aws.client.cache_clear()
+    assert response.status_code == 503
+    assert response.get_json()["error"]["message"] == (
+        f"Job storage cannot be used right now: {cause}; retry in a few seconds."
+    )
+
+
 def test_api_keys_protect_the_job_routes(monkeypatch, yolox_model):
     use_fake_credentials(monkeypatch)
     with mock_aws():

@@ -19,7 +19,7 @@ from app.detector import ConfigError, load_model
 from app.events import handle_iot_event
 from app.registry import ModelRegistry
 from tests.aws_events import make_client, published_messages, small_jpeg, use_fake_credentials
-from tests.conftest import b64, shared_path
+from tests.conftest import b64, place_model, shared_path
 from tests.live_server import serve_in_thread
 from tests.test_custom_model import VISDRONE, visdrone_output
 from tests.test_deepstack import deepstack_python
@@ -34,7 +34,7 @@ NAMES = ("yolox_nano", "visdrone", "yolov8n_int8")  # the default first, then by
 def models_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     for name in ("yolox_nano", "yolov8n_int8"):
-        (folder / f"{name}.onnx").symlink_to(shared_path("models", f"{name}.onnx"))
+        place_model(folder / f"{name}.onnx", shared_path("models", f"{name}.onnx"))
     metadata = {"names": str(dict(enumerate(VISDRONE))), "imgsz": "[64, 64]"}
     constant_output_model(
         folder / "visdrone.onnx", visdrone_output(), input_shape=[1, 3, 64, 64], metadata=metadata
@@ -204,7 +204,7 @@ def test_a_broken_model_answers_503_naming_its_file_and_the_others_serve(
     tmp_path, models_dir, demo_jpeg
 ):
     for name in NAMES:
-        (tmp_path / f"{name}.onnx").symlink_to(models_dir / f"{name}.onnx")
+        place_model(tmp_path / f"{name}.onnx", models_dir / f"{name}.onnx")
     (tmp_path / "broken.onnx").write_bytes(b"not an onnx file")
     client = create_app(config(tmp_path)).test_client()
     for _ in range(2):  # failed once, it stays failed: no reload on every request
@@ -231,7 +231,7 @@ def test_a_file_without_a_valid_name_stops_start_up_naming_it(tmp_path, models_d
 
 
 def test_optimized_copies_beside_the_models_are_not_models(tmp_path, models_dir):
-    (tmp_path / "yolox_nano.onnx").symlink_to(models_dir / "yolox_nano.onnx")
+    place_model(tmp_path / "yolox_nano.onnx", models_dir / "yolox_nano.onnx")
     (tmp_path / "yolox_nano.ort-1.32.0.optimized.onnx").write_bytes(b"")
     settings = Settings.from_env({}, {"models_dir": tmp_path})
     assert ModelRegistry.from_settings(settings).names == ("yolox_nano",)
@@ -350,7 +350,7 @@ def test_tune_and_serve_resolve_a_name_from_models_dir(models_dir):
 
 def test_models_dir_without_yolox_serves_its_first_model_as_the_default(tmp_path, models_dir):
     for name in ("visdrone", "yolov8n_int8"):
-        (tmp_path / f"{name}.onnx").symlink_to(models_dir / f"{name}.onnx")
+        place_model(tmp_path / f"{name}.onnx", models_dir / f"{name}.onnx")
     client = create_app({"models_dir": tmp_path}).test_client()
     listed = client.get("/models").get_json()["models"]
     assert [(m["name"], m["default"]) for m in listed] == [

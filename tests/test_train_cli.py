@@ -1,11 +1,13 @@
 """`small-object-detect train`: a short run on 6 shared aerial images whose model the server
-loads and serves with the labels in its metadata; --resume; the budget; one-line errors."""
+loads and serves with the labels in its metadata; --resume; the budget; one-line errors, bad
+labels included (--skip-bad-labels)."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import re
 import shutil
 
 import onnx
@@ -15,6 +17,7 @@ from app import create_app
 from app.__main__ import main
 from app.cli.train import INSTALL_HINT, add_train_command, run_train
 from tests.conftest import b64, shared_path
+from tests.test_label_checks import ALL_CASES, case_labels, make_images
 
 pytest.importorskip("torch", reason="torch is not installed (scripts/setup.sh --train)")
 
@@ -210,3 +213,40 @@ def test_tune_into_model_keeps_to_the_images_the_model_never_saw(sky24, tmp_path
     assert code == 0, stderr
     assert "Tuning on 6 labelled images" in stdout  # the held-out session alone
     assert "left out: 18 images the model trained on" in stdout
+
+
+def train_on(images, labels, out, *extra: str) -> tuple[int, str, str]:
+    """run_train on these labels from YOLOX-Nano, as the command line parses them."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_train_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["train", str(images), "--labels", str(labels), "--out", str(out),
+         "--base", str(shared_path("models", "yolox_nano.onnx")), "--no-progress", *extra]
+    )  # fmt: skip
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run_train(args, stdout, stderr, "small-object-detect train (test)")
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.mark.parametrize(("kind", "name"), ALL_CASES)
+def test_each_bad_label_stops_train_in_one_line(kind, name, tmp_path):
+    make_images(tmp_path / "images")
+    labels, message = case_labels(tmp_path, kind, name)
+    code, _, stderr = train_on(tmp_path / "images", labels, tmp_path / "x.onnx")
+    assert code == 2
+    assert re.fullmatch(r"error: .*" + message + r".*\n", stderr), stderr
+
+
+def test_skip_bad_labels_trains_on_the_rest_saying_what_it_left_out(tmp_path):
+    make_images(tmp_path / "images")
+    labels, _ = case_labels(tmp_path, "yolo", "class beyond classes.txt")
+    out = tmp_path / "x.onnx"
+    code, stdout, stderr = train_on(
+        tmp_path / "images", labels, out, "--skip-bad-labels", "--epochs", "1",
+        "--budget-minutes", "0.05", "--val-fraction", "0",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert stdout.startswith("labels: skipped 1 bad label(s) of 3 (1 class without a name);")
+    assert out.is_file()

@@ -15,6 +15,7 @@ from app.config import MODEL_SETTINGS, Settings
 from app.detector import load_model
 from tests.conftest import b64, shared_path
 from tests.evaluation import coco_scores, to_coco_predictions, yolo_labels_to_coco
+from tests.test_label_checks import ALL_CASES, case_labels, make_images
 from tests.test_tuning_env import parse_env_file
 
 # Both kinds of image: 684x547 (not sliced by "auto" at 416 px) and sliced ones, PNG and JPEG.
@@ -196,3 +197,32 @@ def test_progress_bar_counts_views_on_stderr_only(aerial_subset, model_path, tmp
     assert len(bars) >= 2 and 0 < done == total  # ends complete: skipped passes are notes
     notes = [line for line in drawn.split("\n") if "budget:" in line]
     assert all(line.rsplit("\r", 1)[-1].startswith("budget:") for line in notes)
+
+
+@pytest.mark.parametrize(("kind", "name"), ALL_CASES)
+def test_each_bad_label_stops_tune_in_one_line(kind, name, tmp_path, model_path, capsys):
+    make_images(tmp_path / "images")
+    labels, message = case_labels(tmp_path, kind, name)
+    status, stdout, stderr = run_cli(
+        capsys, str(tmp_path / "images"), "--labels", str(labels), "--model", model_path
+    )
+    assert (status, stdout) == (2, "")
+    assert re.fullmatch(r"error: .*" + message + r".*\n", stderr), stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("yolo", "class a word"), ("coco", "annotation a list")]
+)
+def test_skip_bad_labels_tunes_on_the_rest_saying_what_it_left_out(
+    kind, name, tmp_path, model_path, capsys
+):
+    make_images(tmp_path / "images")
+    labels, _ = case_labels(tmp_path, kind, name)
+    status, stdout, stderr = run_cli(
+        capsys, str(tmp_path / "images"), "--labels", str(labels), "--model", model_path,
+        "--skip-bad-labels", "--budget-minutes", "0.05",
+    )  # fmt: skip
+    assert status == 0, stderr
+    first, second = stdout.splitlines()[:2]
+    assert first.startswith("labels: skipped 1 bad label(s) of 3 (")
+    assert second.startswith("Tuning on 2 labelled images (2 boxes)")

@@ -35,7 +35,7 @@ def test_yolo_labels_become_boxes_in_image_pixels(images, tmp_path):
     labels = tmp_path / "labels"
     write(labels / "a.txt", "0 0.5 0.5 0.1 0.2\n\n3 0.25 0.75 0.5 0.5\n")
     write(labels / "sub" / "b.txt", "")  # an image with nothing in it still counts
-    write(labels / "classes.txt", "car\ntruck\n")  # beside the labels in YOLO exports
+    write(labels / "classes.txt", "car\ntruck\nbus\nvan\n")  # beside the labels in YOLO exports
     found = load_labels(images, labels)
     assert [image.name for image in found] == ["a.jpg", "sub/b.png"]
     np.testing.assert_allclose(found[0].truth_xyxy, [[90, 40, 110, 60], [0, 50, 100, 100]])

@@ -122,6 +122,11 @@ def add_train_command(commands) -> None:
         help="a folder of unlabelled images of other kinds: the base model's "
         "predictions there are learnt too (distillation), so it forgets less (repeatable)",
     )
+    cmd.add_argument(
+        "--skip-bad-labels",
+        action="store_true",
+        help="leave out labels that fail their checks (counted in one line) instead of stopping",
+    )
     add_progress_flag(cmd)
     cmd.set_defaults(func=train_main)
 
@@ -161,7 +166,8 @@ def prepare(args: argparse.Namespace, command: str, say):
     _check(args)
     base_path = args.base or Settings.from_env({}).model_path
     base, base_names, input_wh = import_base(base_path)
-    labelled = [im for im in load_labels(find_images([args.images_dir]), args.labels)]
+    skip_bad = say if args.skip_bad_labels else None
+    labelled = load_labels(find_images([args.images_dir]), args.labels, skip_bad=skip_bad)
     if len(labelled) < 2:
         raise UsageError("train needs at least 2 labelled images (20 to 50 is a good start)")
     classes = plan_classes(labelled, class_names(args.labels), base_names, args.classes)

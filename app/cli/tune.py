@@ -49,6 +49,11 @@ def add_tune_command(commands) -> None:
         required=True,
         help="a folder of YOLO txt files (class cx cy w h, normalised) or a COCO JSON file",
     )
+    cmd.add_argument(
+        "--skip-bad-labels",
+        action="store_true",
+        help="leave out labels that fail their checks (counted in one line) instead of stopping",
+    )
     cmd.add_argument("--classes", help="limit predictions to these classes: car,bus,truck")
     cmd.add_argument("--out", type=Path, help="write the settings here (KEY=value lines)")
     cmd.add_argument(
@@ -121,6 +126,7 @@ class _Job:
     settings: Settings
     model: Model
     budget_s: float
+    label_notes: list[str]  # what --skip-bad-labels left out, one line
     trained_on: int = 0  # images left out: the model's training record lists them
 
 
@@ -134,7 +140,9 @@ def _prepare(args: argparse.Namespace) -> _Job:
         raise UsageError(f"{args.images_dir}: no images in it")
     if args.into_model and not args.into_model.parent.is_dir():
         raise UsageError(f"--into-model {args.into_model}: its folder does not exist")
-    labelled = load_labels(images, args.labels)
+    label_notes: list[str] = []
+    skip_bad = label_notes.append if args.skip_bad_labels else None
+    labelled = load_labels(images, args.labels, skip_bad=skip_bad)
     if len(labelled) < 2:
         raise UsageError("tuning needs at least 2 labelled images (20 to 50 is best)")
     settings = Settings.from_env(os.environ, _model_override(args))
@@ -148,7 +156,8 @@ def _prepare(args: argparse.Namespace) -> _Job:
     payload = class_payload(args.classes, model)
     unseen = never_trained_on(labelled, model) if args.into_model else labelled
     left_out = len(labelled) - len(unseen)
-    return _Job(unseen, payload, settings, model, 60 * args.budget_minutes, left_out)
+    budget_s = 60 * args.budget_minutes
+    return _Job(unseen, payload, settings, model, budget_s, label_notes, left_out)
 
 
 def run_tune(
@@ -198,6 +207,7 @@ def _print_intro(job: _Job, args: argparse.Namespace, out: TextIO) -> None:
     boxes = sum(len(image.truth_xyxy) for image in job.labelled)
     info = job.model.info
     classes = ", ".join(map(str, job.payload.get("classes", []))) or "all classes"
+    out.writelines(note + "\n" for note in job.label_notes)
     out.write(
         f"Tuning on {len(job.labelled)} labelled images ({boxes} boxes) in {args.images_dir}\n"
         f"model {info.name} ({info.input_wh[0]}x{info.input_wh[1]}), predictions: {classes}\n"

@@ -1,7 +1,9 @@
-"""Slicing geometry: the tile grid over an image, and whether a request is sliced at all."""
+"""Slicing geometry: the tile grid over an image, whether a request is sliced at all, and what
+that can cost (max_model_runs)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +19,11 @@ MAX_OVERLAP = 0.9
 # "auto" slices once the whole-image pass would shrink objects at least this much more than
 # tiles do: at 2x a 25 px car is 12 px on the whole-image pass, below what nano models find.
 AUTO_SLICE_RATIO = 2.0
+# A row (or column) of tiles runs only when each tile holds at least this share of a tile's side
+# across the row: a 416 px tile of a 1 px tall image costs a whole model run for 1/416 of its
+# pixels, so a 100000x1 PNG of 370 bytes would cost 300 runs. Such a strip is answered by the
+# whole-image pass alone (letterboxed: padded, one run). Below a quarter, tiles are slivers.
+MIN_TILE_FILL = 0.25
 DEFAULT_MAX_TILES = 1024
 _CHOICES = {"mode": SLICING_MODES, "merge": MERGE_METHODS, "match_metric": MATCH_METRICS}
 _RANGES = {  # field: (lowest, highest)
@@ -106,11 +113,47 @@ def tile_count(image_wh: tuple[int, int], tile_wh: tuple[int, int], overlap: flo
     return columns * len(axis_origins(image_wh[1], tile_wh[1], overlap))
 
 
+def is_sliver_row(image_wh: tuple[int, int], tile_wh: tuple[int, int]) -> bool:
+    """True when the grid is several tiles along one axis, each clipped to under MIN_TILE_FILL
+    of a tile across it (a thin strip: 100000x1, 1x100000, 4000x50 with 416 px tiles)."""
+    return any(
+        image_wh[axis] < MIN_TILE_FILL * tile_wh[axis] and image_wh[1 - axis] > tile_wh[1 - axis]
+        for axis in (0, 1)
+    )
+
+
 def should_slice(mode: str, image_wh: tuple[int, int], tile_wh: tuple[int, int]) -> bool:
-    """ "on" always, "off" never; "auto" when width >= 2 tiles or height >= 2 tiles."""
-    if mode != "auto":
-        return mode == "on"
+    """ "off" never; "on" always; "auto" when width >= 2 tiles or height >= 2 tiles. Neither
+    slices a strip whose tiles would be slivers (is_sliver_row): its tile count would follow its
+    length, not its pixels."""
+    if mode == "off" or is_sliver_row(image_wh, tile_wh):
+        return False
+    if mode == "on":
+        return True
     return max(image_wh[0] / tile_wh[0], image_wh[1] / tile_wh[1]) >= AUTO_SLICE_RATIO
+
+
+def max_model_runs(
+    pixels: int,
+    tile_wh: tuple[int, int],
+    overlap: float,
+    max_tiles: int = DEFAULT_MAX_TILES,
+) -> int:
+    """The most model runs (views: tiles and the whole-image pass) any image of this many
+    pixels can cost: 1 + floor(C * pixels / tile pixels), C = max(8 / (1 - overlap),
+    4 / (1 - overlap)^2), and never over max_tiles + 1. C is 10 at the default overlap of 0.2.
+
+    Why: tiles start every s >= tile * (1 - overlap) px, so an axis of L >= tile px holds at
+    most L/s + 1 <= 2L/s tiles. Both axes at least a tile: at most 4 * pixels / (s_x * s_y)
+    tiles. One axis shorter than a tile: it is at least MIN_TILE_FILL (1/4) of one, or the image
+    is not sliced, so the other axis' 2L/s tiles are at most 8 * pixels / (tile * s). One tile
+    never adds the whole-image pass; more add one run.
+    """
+    keep = 1.0 - overlap
+    factor = max(2 / (MIN_TILE_FILL * keep), 4 / keep**2)
+    # Tiles are whole: the floor, with room for the float rounding of factor (10.000000000000002).
+    tiles = math.floor(factor * pixels / (tile_wh[0] * tile_wh[1]) + 1e-6)
+    return 1 + min(tiles, max_tiles)
 
 
 def plan_tiles(

@@ -21,7 +21,7 @@ from ..schemas.detect import DetectParams
 from ..schemas.errors import error_of
 from ..service import DetectionService, service_for
 from . import objects
-from .detection import trigger_options
+from .detection import refuse_annotate, trigger_options
 from .errors import RetryLater
 from .records import IotMessage, S3ObjectRef
 
@@ -94,8 +94,8 @@ def _detect_message(message: IotMessage, service: DetectionService, s3: Any) -> 
                 'The message needs "image" (base64) or "s3": {"bucket", "key"}.',
                 code="missing_field",
             )
+        refuse_annotate(fields)  # as on the S3-reference path: results stay detections-only
         parsed = service.request(fields)
-        # Results stay detections-only; "annotate" is not refused on this path, only not drawn.
         params = DetectParams(parsed.options, annotate=False, model=parsed.model)
         return service.detect(parsed.image_bytes, params)
     if "image" in fields:

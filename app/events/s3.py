@@ -23,6 +23,7 @@ from .. import aws, jobs
 from ..config import Settings
 from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest
+from ..observability import loggable
 from ..schemas.detect import DetectParams
 from ..schemas.errors import error_of
 from ..service import DetectionService, service_for
@@ -116,7 +117,7 @@ def process_record(record: S3EventRecord, worker: Worker) -> RecordOutcome:
     skip = "not_object_created" if not record.is_object_created else None
     skip = skip or skip_reason(bucket, key, worker.settings)
     if skip:
-        log.info("skipped s3://%s/%s: %s", bucket, key, skip)
+        log.info("skipped s3://%s/%s: %s", bucket, loggable(key), skip)
         return RecordOutcome(bucket, key, "skipped", code=skip)
     job_id = job_of(bucket, key, worker.settings)
     try:
@@ -126,9 +127,9 @@ def process_record(record: S3EventRecord, worker: Worker) -> RecordOutcome:
             target, code = _process_upload(record, worker)
     except Exception as exc:  # one record never stops the others
         if isinstance(exc, RetryLater) or aws.is_transient(exc):
-            log.warning("transient failure on s3://%s/%s: %s", bucket, key, exc)
+            log.warning("transient failure on s3://%s/%s: %s", bucket, loggable(key), exc)
         else:
-            log.exception("failed on s3://%s/%s", bucket, key)
+            log.exception("failed on s3://%s/%s", bucket, loggable(key))
         return RecordOutcome(bucket, key, "failed", code=getattr(exc, "code", "unexpected"))
     if target is None:
         return RecordOutcome(bucket, key, "skipped", code=code)
@@ -154,7 +155,7 @@ def _process_job_image(
     keys = jobs.JobKeys(settings.jobs_prefix, job_id)
     request = _read_job_request(worker.s3, bucket, keys)
     if request is None:
-        log.warning("image s3://%s/%s has no job request: skipped", bucket, record.key)
+        log.warning("image s3://%s/%s has no job request: skipped", bucket, loggable(record.key))
         return None, "unknown_job"
     outcome = jobs.read_result(worker.s3, bucket, keys)  # finished: a re-delivery
     if outcome is None:
@@ -217,6 +218,6 @@ def _detect_record(record: S3EventRecord, worker: Worker) -> tuple[dict, str | N
     except RetryLater:
         raise
     except DetectionError as exc:
-        log.info("error result for s3://%s/%s: %s", bucket, key, exc.code)
+        log.info("error result for s3://%s/%s: %s", bucket, loggable(key), exc.code)
         return {**error_of(exc), "source": source}, exc.code
     return {**body, "source": source}, None

@@ -21,6 +21,7 @@ from typing import Any
 from ..config import Settings
 from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest
+from ..observability import loggable
 from ..service import DetectionService
 from .errors import RetryLater
 from .records import S3Event, SqsEvent, SqsMessage, is_s3_test_event
@@ -60,18 +61,20 @@ def _handle_message(message: SqsMessage, worker: Worker) -> bool:
     except ValueError:
         body = None
     if is_s3_test_event(body):
-        log.info("s3:TestEvent acknowledged (message %s)", message.message_id)
+        log.info("s3:TestEvent acknowledged (message %s)", loggable(message.message_id))
         return True
     if not S3Event.matches(body):
         # Not ours to drop silently: it is retried, then kept in the dead-letter queue.
-        log.error("message %s is not an S3 notification: %.200r", message.message_id, body)
+        log.error(
+            "message %s is not an S3 notification: %.200r", loggable(message.message_id), body
+        )
         return False
     outcomes = [process_record(record, worker) for record in S3Event(body).records]
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         log.warning(
             "message %s (delivery %d): %d of %d record(s) to retry",
-            message.message_id,
+            loggable(message.message_id),
             message.receive_count,
             len(failed),
             len(outcomes),

@@ -19,6 +19,7 @@ from flask import Flask, current_app, request
 from .. import aws
 from ..config import MAX_API_KEY_CHARS, Settings, split_api_keys
 from ..detector.errors import ConfigError, DetectionError
+from ..observability import loggable
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,9 @@ def _require_key() -> None:
     # Both headers are checked in full, so timing does not tell which one was right.
     results = [ring.accepts(key) for key in presented]
     if not any(results):
-        log.debug("refused %s %s: invalid API key", request.method, request.path)
+        log.debug(
+            "refused %s %s: invalid API key", loggable(request.method), loggable(request.path)
+        )
         raise Unauthorized("The API key is not valid.")
 
 

@@ -5,30 +5,30 @@ POST /v1/vision/custom/<name> (DeepStack's custom-model route) is answered by th
 name (GET /models); /v1/vision/detection by the default model. A name that is not served answers
 404, as DeepStack does: it registers one route per custom model at start-up, so any other name
 is a route it does not have (deepstack-python then raises its "Bad url" DeepstackException).
-Errors, 401 included, are DeepStack-shaped: {"success": false, "error": "<sentence>", "code":
-<status>}.
+Every error under /v1/vision/ is DeepStack-shaped: {"success": false, "error": "<sentence>",
+"code": <status>}, 401 included, and routing errors too (a name with %2f or a trailing slash is
+a name not served, 404; GET is 405): the blueprint gives app/http/errors.py its shape for the
+prefix, and the one error table answers in it.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import time
 
 from flask import Blueprint, g, jsonify, request
-from werkzeug.exceptions import HTTPException
 
-from ..detector import DetectionError, Detections, InvalidRequest, UnsupportedMediaType
+from ..detector import Detections, InvalidRequest, UnsupportedMediaType
 from ..detector.labels import label_for
 from ..schemas.detect import DetectRequest
 from ..service import DetectionService
 from .api import detection_service
-from .errors import http_error, werkzeug_error  # the same statuses and sentences as elsewhere
+from .errors import add_error_shape
 from .uploads import multipart_file
 
 bp = Blueprint("deepstack", __name__)
-log = logging.getLogger(__name__)
+PATH_PREFIX = "/v1/vision/"
 
 DEFAULT_MIN_CONFIDENCE = 0.4  # DeepStack's documented default
 # The decimal spellings of [0, 1]; empty means the default. The OpenAPI document uses it too.
@@ -40,7 +40,7 @@ def detection():
     return _detect()
 
 
-@bp.post("/v1/vision/custom/<name>")
+@bp.post("/v1/vision/custom/<path:name>")  # a path: "a/b" (%2f) is a name not served, too
 def custom_detection(name: str):
     names = detection_service().names
     if name not in names:
@@ -124,22 +124,6 @@ def _deepstack_error(status: int, message: str, headers=()):
     return response
 
 
-@bp.errorhandler(DetectionError)
-def _detection_error(exc: DetectionError):
-    row = http_error(exc)
-    if row.status >= 500:
-        log.error("%s: %s", exc.code, exc.message)
-    return _deepstack_error(row.status, exc.message, row.headers)
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    status, _, message = werkzeug_error(exc)
-    return _deepstack_error(status, message)
-
-
-@bp.errorhandler(Exception)
-def _unexpected_error(exc: Exception):
-    log.exception("unhandled error")
-    # Internals go to the log only, as on every other route.
-    return _deepstack_error(500, "An unexpected error occurred; it has been logged.")
+@bp.record_once
+def _answer_errors_deepstack_style(state) -> None:
+    add_error_shape(state.app, PATH_PREFIX, _deepstack_error)

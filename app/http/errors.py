@@ -2,15 +2,18 @@
 headers, and the codes clients see), the JSON bodies, and Werkzeug's own HTTP errors.
 
 The error classes carry a code and a message only (app/detector/errors.py); HTTP_ERRORS is the
-only place that knows their statuses, and /openapi.json lists it (app/http/openapi.py).
+only place that knows their statuses, and /openapi.json lists it (app/http/openapi.py). Paths
+whose clients expect another body (DeepStack's /v1/vision/) register their shape for a prefix
+(add_error_shape); every error under it, routing errors included, answers in that shape.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..detector.errors import (
@@ -22,12 +25,23 @@ from ..detector.errors import (
     UnsupportedMediaType,
 )
 from ..jobs import JobNotFound, JobsUnavailable
-from ..schemas.errors import error_body, error_of
+from ..observability import loggable
+from ..schemas.errors import error_body
 from .auth import AuthUnavailable, Unauthorized
 
-__all__ = ["HTTP_ERRORS", "HttpError", "codes_by_status", "http_error", "register_error_handlers"]
+__all__ = [
+    "HTTP_ERRORS",
+    "HttpError",
+    "add_error_shape",
+    "codes_by_status",
+    "http_error",
+    "register_error_handlers",
+]
 
 log = logging.getLogger(__name__)
+# (status, message, headers) -> the response, for the paths under a prefix.
+ErrorShape = Callable[[int, str, tuple], Response]
+_SHAPES_KEY = "error_shapes"
 
 
 @dataclass(frozen=True)
@@ -104,14 +118,27 @@ def codes_by_status() -> dict[int, tuple[str, ...]]:
     return listed
 
 
+def add_error_shape(app: Flask, path_prefix: str, shape: ErrorShape) -> None:
+    """Errors of requests under path_prefix answer in this shape (a blueprint's clients')."""
+    app.extensions.setdefault(_SHAPES_KEY, {})[path_prefix] = shape
+
+
+def _answer(status: int, code: str, message: str, headers=()) -> Response:
+    """The error response: {"error": {"code", "message"}}, or the path's own shape."""
+    for prefix, shape in current_app.extensions.get(_SHAPES_KEY, {}).items():
+        if request.path.startswith(prefix):
+            return shape(status, message, tuple(headers))
+    response = jsonify(error_body(code, message))
+    response.status_code = status
+    response.headers.extend(headers)
+    return response
+
+
 def _detection_error(exc: DetectionError):
     row = http_error(exc)
     if row.status >= 500:
-        log.error("%s: %s", exc.code, exc.message)
-    response = jsonify(error_of(exc))
-    response.status_code = row.status
-    response.headers.extend(row.headers)
-    return response
+        log.error("%s: %s", exc.code, loggable(exc.message))
+    return _answer(row.status, exc.code, exc.message, row.headers)
 
 
 def werkzeug_error(exc: HTTPException) -> tuple[int, str, str]:
@@ -130,17 +157,16 @@ def werkzeug_error(exc: HTTPException) -> tuple[int, str, str]:
 
 def _http_error(exc: HTTPException):
     status, code, message = werkzeug_error(exc)
-    response = jsonify(error_body(code, message))
-    response.status_code = status
-    if status == 405 and exc.valid_methods:
-        response.headers["Allow"] = ", ".join(exc.valid_methods)
-    return response
+    allow = (
+        (("Allow", ", ".join(exc.valid_methods)),) if status == 405 and exc.valid_methods else ()
+    )
+    return _answer(status, code, message, allow)
 
 
 def _unexpected_error(exc: Exception):
     # Internals go to the log only; the client gets a stable, content-free answer.
     log.exception("unhandled error")
-    return jsonify(error_body(UNEXPECTED.codes[0], UNEXPECTED_MESSAGE)), UNEXPECTED.status
+    return _answer(UNEXPECTED.status, UNEXPECTED.codes[0], UNEXPECTED_MESSAGE)
 
 
 def register_error_handlers(app: Flask) -> None:

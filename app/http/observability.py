@@ -13,7 +13,7 @@ import time
 from flask import Flask, g, has_request_context, request
 
 from ..config import Settings
-from ..observability import add_request_id_source, emf_document, metrics_enabled
+from ..observability import add_request_id_source, emf_document, loggable, metrics_enabled
 
 log = logging.getLogger("app.requests")
 _STARTED_KEY = "app.observability.started"
@@ -51,8 +51,10 @@ class RequestMetrics:
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         route = request.url_rule.rule if request.url_rule else "unmatched"
         fields = {"method": request.method, "route": route, "status": response.status_code}
-        log.info("%s %s %s", request.method, request.path, response.status_code,
-                 extra={**fields, "latency_ms": latency_ms})  # fmt: skip
+        # The path is the client's: escaped in the line, and a string field of its own in JSON.
+        log.info("%s %s %s", loggable(request.method), loggable(request.path),
+                 response.status_code, extra={**fields, "path": request.path,
+                 "latency_ms": latency_ms})  # fmt: skip
         if self.enabled:
             self._emit(route, fields, latency_ms)
         return response

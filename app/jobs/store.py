@@ -192,8 +192,11 @@ def _storage_errors() -> Iterator[None]:
         raise
     except Exception as exc:
         if aws.is_transient(exc):
-            log.warning("job storage failed transiently: %s", exc)
-            raise JobsUnavailable("Job storage is busy; retry in a few seconds.") from exc
+            cause = aws.transient_cause(exc, "storage")
+            log.warning("job storage failed transiently (%s): %s", cause, exc)
+            raise JobsUnavailable(
+                f"Job storage cannot be used right now: {cause}; retry in a few seconds."
+            ) from exc
         if aws.is_client_error(exc):
             log.error("job storage refused the request: %s", exc)
             raise JobsUnavailable(

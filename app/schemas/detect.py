@@ -61,15 +61,21 @@ def parse_json_body(raw: bytes) -> Any:
             f"The key {exc.args[0]!r} appears more than once in a JSON object.",
             code="duplicate_key",
         ) from None
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except RecursionError:  # deeper than the parser goes: Python's own words are no answer
+        raise _too_deep() from None
+    except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest(
             f"The body is not valid UTF-8 JSON: {_short(exc)}", code="invalid_json"
         ) from None
     if _depth(payload) > MAX_JSON_DEPTH:
-        raise InvalidRequest(
-            f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_json"
-        )
+        raise _too_deep()
     return payload
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(
+        f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_json"
+    )
 
 
 class _DuplicateKey(Exception):
@@ -200,7 +206,9 @@ def _class_ids(classes: list | UnsetType, model: ModelInfo | None) -> frozenset[
 
 
 def decode_base64_image(value: Any, max_image_bytes: int) -> bytes:
-    """Standard or URL-safe base64, padding optional, whitespace and a data-URI prefix allowed."""
+    """Standard or URL-safe base64, padding optional, whitespace and a data-URI prefix allowed:
+    `data:image/...;base64,` (an omitted media type is taken as the image's; any other type,
+    such as text/plain, is refused)."""
     if not isinstance(value, str) or not value:
         kind = field_type(struct_info(DetectRequestBody), "image")
         raise InvalidRequest(f'The field "image" must be {expected(kind)}.', code="invalid_field")
@@ -211,6 +219,13 @@ def decode_base64_image(value: Any, max_image_bytes: int) -> bytes:
             raise InvalidRequest(
                 'A data URI in "image" must be base64 (data:image/...;base64,...).',
                 code="invalid_base64",
+            )
+        media_type = header[5:].split(";")[0].strip().lower()
+        if media_type and not media_type.startswith("image/"):
+            raise InvalidRequest(
+                f'The data URI in "image" declares {media_type[:40]!r}; it must be an image '
+                "(data:image/...;base64,...).",
+                code="invalid_field",
             )
     if len(text) * 3 // 4 > max_image_bytes + 3:
         raise PayloadTooLarge(
