@@ -172,6 +172,21 @@ def test_deepstack_python_custom_model(live_url, demo_jpeg):
         deepstack_python(live_url, custom_model="nope").detect(demo_jpeg)
 
 
+@pytest.mark.parametrize("name", [None, "yolox_nano", "yolov8n_int8"])
+def test_each_call_resolves_its_model_once(monkeypatch, app, demo_jpeg, name):
+    """service.served() is the one place a name becomes a model and its settings."""
+    service = app.extensions["service"]
+    looked_up = []
+    real = service.served
+    monkeypatch.setattr(
+        type(service), "served", lambda self, n=None: looked_up.append(n) or real(n)
+    )
+    params = service.options({"model": name} if name else {})
+    body = service.detect(demo_jpeg, params)
+    assert body["model"]["name"] == (name or "yolox_nano")
+    assert looked_up == [name, name]  # once to validate the options, once to detect
+
+
 def test_lazy_loading_happens_once_under_concurrent_first_requests(models_dir):
     loads, barrier = [], threading.Barrier(8)
 
