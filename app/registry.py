@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .config import NOT_MODELS, Settings, settings_for_model
 from .detector import ConfigError, InvalidRequest, Model, ModelError, load_model
+from .detector.onnx_file import FileFacts, describe_file
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class ModelRegistry:
         self._served: dict[str, Served | ModelError] = {}
         self._locks = {name: threading.Lock() for name in self.paths}
         self._given = {default: default_model} if default_model is not None else {}
+        self._facts: dict[str, FileFacts | None] = {}
 
     @classmethod
     def from_settings(
@@ -114,6 +116,23 @@ class ModelRegistry:
         if isinstance(served, ModelError):
             raise served.with_traceback(None)  # the same error each time, its traceback fresh
         return served
+
+    def facts(self, name: str) -> FileFacts | None:
+        """What the file of the model called name says, read once without loading it (GET
+        /models); None when it cannot be read. The default's MODEL_FORMAT and MODEL_LABELS
+        apply, as they do to its load."""
+        if name not in self._facts:
+            settings, path = self.base_settings, self.paths[name]
+            default = name == self.default
+            try:
+                self._facts[name] = describe_file(
+                    path,
+                    layout=settings.model_format if default else None,
+                    labels_path=settings.model_labels if default else None,
+                )
+            except (ModelError, ConfigError):  # a missing or broken file: its load says why
+                self._facts[name] = None
+        return self._facts[name]
 
     def _load(self, name: str) -> Served | ModelError:
         settings, path = self.base_settings, self.paths[name]

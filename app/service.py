@@ -16,16 +16,17 @@ from typing import Any, Protocol
 
 from .config import Settings
 from .detector import DetectionResult, DetectOptions, Model, ModelError, detect_bytes
+from .detector.onnx_file import FileFacts
 from .registry import ModelRegistry, Served, unknown_model
 from .schemas.annotated import add_annotated_image
 from .schemas.detect import (
     DetectParams,
     DetectRequest,
     detection_response,
-    model_summary,
     parse_detect_options,
     parse_detect_request,
 )
+from .schemas.models import listed_model
 
 __all__ = [
     "DetectParams",
@@ -104,23 +105,18 @@ class DetectionService:
         return replace(self, settings=served.settings, loaded=served.model)
 
     def listing(self) -> list[dict]:
-        """GET /models: each model's summary and labels once loaded (null before), whether it
-        is the default and whether it is loaded. Listing loads nothing."""
+        """GET /models: each model's format, input, labels and recommended settings (a loaded
+        model's own; else what its file says, read without loading it), whether it is the
+        default and whether it is loaded. Listing loads nothing."""
         entries = []
         for name in self.names:
             model = self._loaded_model(name)
-            info = model.info if model is not None else None
-            summary = model_summary(info) if info else {"format": None, "input": None}
-            labels = list(info.class_names) if info else None
-            entries.append(
-                {
-                    "name": name,
-                    **summary,
-                    "labels": labels,
-                    "default": name == self.default_name,
-                    "loaded": model is not None,
-                }
-            )
+            if model is not None:
+                facts = FileFacts.of(model.info)
+            else:
+                facts = self.registry.facts(name) if self.registry is not None else None
+            default, loaded = name == self.default_name, model is not None
+            entries.append(listed_model(name, facts, default=default, loaded=loaded))
         return entries
 
     def _loaded_model(self, name: str) -> Model | None:
@@ -183,6 +179,8 @@ def start_service(
     False logs it and serves without it (503 model_unavailable).
     """
     registry = ModelRegistry.from_settings(settings, default_model=model)
+    for name in registry.names:  # GET /models describes each without loading it
+        registry.facts(name)
     try:
         served = registry.get(registry.default)
     except ModelError as exc:
