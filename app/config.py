@@ -21,13 +21,11 @@ from .config_checks import (  # noqa: F401  (re-exported: app/events and app/htt
 from .detector.decode import LAYOUTS
 from .detector.errors import ConfigError
 from .detector.slicing import DEFAULT_MAX_TILES, SlicingOptionError, SlicingOptions
+from .locations import DEFAULT_MODEL_PATH, DEFAULT_MODELS_DIR, REPO_ROOT  # noqa: F401
 
 if TYPE_CHECKING:
     from .detector.model import ModelInfo
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS_DIR = REPO_ROOT / "model"
-DEFAULT_MODEL_PATH = DEFAULT_MODELS_DIR / "yolox_nano.onnx"
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from .config import NOT_MODELS, Settings, settings_for_model
 from .detector import ConfigError, InvalidRequest, Model, ModelError, load_model
 from .detector.onnx_file import FileFacts, describe_file
+from .locations import BUNDLED_MODELS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class ModelRegistry:
     ) -> ModelRegistry:
         """MODELS_DIR's models plus MODEL_PATH, which names the default (and wins its name).
         default_model: the default, already loaded (its own name and file then count)."""
-        paths = scan_models_dir(settings.models_dir)
+        paths = model_files(settings)
         if default_model is not None:
             default = default_model.info.name
             paths[default] = default_model.path or settings.model_path
@@ -162,7 +163,7 @@ def model_file(value: str | Path, settings: Settings) -> Path:
     name, a folder in it) is a ConfigError listing the names, rather than "file not found".
     """
     text = str(value)
-    paths = {**scan_models_dir(settings.models_dir), settings.model_path.stem: settings.model_path}
+    paths = {**model_files(settings), settings.model_path.stem: settings.model_path}
     if text in paths and not Path(text).is_file():
         return paths[text]
     path = Path(text)
@@ -172,6 +173,12 @@ def model_file(value: str | Path, settings: Settings) -> Path:
         f"--model {text[:64]!r} is neither a model in MODELS_DIR ({settings.models_dir}) nor "
         f"an ONNX file; the models: {', '.join(sorted(paths))}."
     )
+
+
+def model_files(settings: Settings) -> dict[str, Path]:
+    """{name: path} of every model served by name besides MODEL_PATH: the ones a pip-installed
+    wheel carries (app/locations.py), then MODELS_DIR's, which win a name they share."""
+    return {**scan_models_dir(BUNDLED_MODELS_DIR), **scan_models_dir(settings.models_dir)}
 
 
 def unavailable(name: str, path: Path) -> ModelError:

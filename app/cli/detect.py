@@ -130,9 +130,14 @@ def _detect_all(images, params, service, writer, stderr: TextIO, show: bool) -> 
     shown.close()
     writer.close()
     elapsed_s = time.perf_counter() - started
-    stderr.write(f"{len(images)} images, {detections} detections, {failed} failed, "
-                 f"{elapsed_s:.1f} s\n")  # fmt: skip
+    counts = f"{counted(len(images), 'image')}, {counted(detections, 'detection')}"
+    stderr.write(f"{counts}, {failed} failed, {elapsed_s:.1f} s\n")
     return 1 if failed else 0
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 image', '2 images'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def detect_main(args: argparse.Namespace) -> int:
