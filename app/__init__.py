@@ -10,7 +10,9 @@ detector; the contracts in pyproject.toml, checked by lint-imports, hold them th
     app/jobs/       job state in S3, shared by POST /jobs and the worker
     app/aws.py      every boto3 client, one retry and timeout configuration, AWS error triage
     app/tuning/     pure: the settings search behind `tune` (AP50, model passes, k-fold)
-    app/cli/        the command line: serve, detect, tune, model fetcher and optimiser
+    app/training/   `train` alone: the only package that imports torch
+    app/cli/        the command line: serve, detect, tune, train, work, enqueue, submit,
+                    models, and the model fetcher and optimiser (app/__main__.py lists them)
     app/config.py   one frozen Settings, read from the environment once
     app/observability.py  logs and metrics (the Flask hooks: app/http/observability.py)
 """
