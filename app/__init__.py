@@ -10,19 +10,18 @@ detector; the contracts in pyproject.toml, checked by lint-imports, hold them th
     app/jobs/       job state in S3, shared by POST /jobs and the worker
     app/aws.py      every boto3 client, one retry and timeout configuration, AWS error triage
     app/tuning/     pure: the settings search behind `tune` (AP50, model passes, k-fold)
-    app/cli/        the command line: serve, detect, tune, model fetcher and optimiser
+    app/training/   `train` alone: the only package that imports torch
+    app/cli/        the command line: serve, detect, tune, train, work, enqueue, submit,
+                    models, and the model fetcher and optimiser (app/__main__.py lists them)
     app/config.py   one frozen Settings, read from the environment once
     app/observability.py  logs and metrics (the Flask hooks: app/http/observability.py)
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -41,7 +40,6 @@ def create_app(
     from flask import Flask  # imported here so `app.detector` users need not pay for Flask
 
     from .config import Settings
-    from .detector import ModelError
     from .http.api import bp
     from .http.auth import install_auth
     from .http.deepstack import bp as deepstack_bp
@@ -50,26 +48,18 @@ def create_app(
     from .http.observability import init_observability
     from .http.openapi import bp as openapi_bp
     from .http.pages import bp as pages_bp
-    from .registry import ModelRegistry
-    from .service import DetectionService
+    from .service import start_service
 
     settings = Settings.from_env(os.environ, test_config)
-    registry = ModelRegistry.from_settings(settings, default_model=model)
-    try:  # the default loads now, the others on first use; its recommended settings apply
-        served = registry.get(registry.default)
-    except ModelError as exc:  # the reason itself: a missing file, a bad recommended setting
-        if fail_fast:
-            raise exc.__cause__ or exc from None
-        log.error("model unavailable: %s", exc.message)
-        model = None
-    else:
-        model, settings = served.model, served.settings
+    # The default loads now, the others on first use; its recommended settings apply.
+    service = start_service(settings, model=model, fail_fast=fail_fast)
+    settings = service.settings
     app = Flask(__name__, static_folder=None)  # app/http/pages.py serves the static files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["settings"] = settings
-    app.extensions["model"] = model
-    app.extensions["service"] = DetectionService(settings, model, registry)
+    app.extensions["model"] = service.loaded
+    app.extensions["service"] = service
     register_error_handlers(app)
     install_auth(app, settings, fail_fast=fail_fast)
     app.register_blueprint(bp)

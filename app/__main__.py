@@ -2,7 +2,8 @@
 WSGI server (waitress); `detect PATH...` runs the detector over images; `tune IMAGES_DIR
 --labels LABELS` finds the slicing settings that find labelled objects best; `work` drains the
 SQS queue, `enqueue` backfills it, `submit IMAGE` sends a big image through a deployed API's
-jobs; `models` lists MODELS_DIR; `fetch-model` and `optimize-model` put the model in place.
+jobs; `train` fine-tunes a model on labelled images; `models` lists the models served by name;
+`fetch-model` and `optimize-model` put the model in place.
 The console script is installed into .venv by scripts/setup.sh; each command and its arguments
 live in its module in app/cli/."""
 

@@ -20,15 +20,16 @@ from .config_checks import (  # noqa: F401  (re-exported: app/events and app/htt
 )
 from .detector.decode import LAYOUTS
 from .detector.errors import ConfigError
-from .detector.slicing import DEFAULT_MAX_TILES, SlicingOptionError, SlicingOptions
+from .detector.postprocess import DetectOptions
+from .detector.slicing import SlicingOptionError, SlicingOptions
+from .locations import DEFAULT_MODEL_PATH, DEFAULT_MODELS_DIR, REPO_ROOT  # noqa: F401
 
 if TYPE_CHECKING:
     from .detector.model import ModelInfo
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS_DIR = REPO_ROOT / "model"
-DEFAULT_MODEL_PATH = DEFAULT_MODELS_DIR / "yolox_nano.onnx"
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+# The request defaults are the detector's own, declared once there (a setting overrides them).
+_DETECT, _SLICING = DetectOptions(), SlicingOptions()
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,9 @@ class Settings:
     model_format: str | None = None
     model_labels: Path | None = None
     model_threads: int | None = None
-    default_confidence: float = 0.25
-    default_iou: float = 0.45
-    default_max_detections: int = 300
+    default_confidence: float = _DETECT.confidence
+    default_iou: float = _DETECT.iou
+    default_max_detections: int = _DETECT.max_detections
     max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 100_000_000
@@ -67,15 +68,15 @@ class Settings:
     jobs_retention_days: int = 7
     jobs_topic_arn: str | None = None  # None: no completion notifications (app/jobs/notify.py)
     # Small-object mode (sliced inference): defaults of the request's "slicing" object.
-    slicing_mode: str = "auto"
-    slicing_tile: tuple[int, int] | None = None  # None: the model input size
-    slicing_overlap: float = 0.2
-    slicing_whole_image: bool = True
-    slicing_merge: str = "nms"
-    slicing_match_metric: str = "iou"
-    slicing_match_threshold: float = 0.5
-    slicing_class_agnostic: bool = True
-    max_tiles: int = DEFAULT_MAX_TILES
+    slicing_mode: str = _SLICING.mode
+    slicing_tile: tuple[int, int] | None = _SLICING.tile_wh  # None: the model input size
+    slicing_overlap: float = _SLICING.overlap
+    slicing_whole_image: bool = _SLICING.whole_image
+    slicing_merge: str = _SLICING.merge
+    slicing_match_metric: str = _SLICING.match_metric
+    slicing_match_threshold: float = _SLICING.match_threshold
+    slicing_class_agnostic: bool = _SLICING.class_agnostic
+    max_tiles: int = _SLICING.max_tiles
     # API keys: when either is set, every route but /health needs a key. Keys are
     # secrets: kept out of repr() so that logging the settings cannot leak them.
     api_keys: str | None = dataclasses.field(default=None, repr=False)

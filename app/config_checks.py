@@ -95,7 +95,7 @@ def _check_topic_template(template: str) -> None:
 
 # API keys -------------------------------------------------------------------------
 MIN_API_KEY_CHARS = 16  # shorter keys can be guessed; API Gateway's own minimum is 20
-MAX_API_KEY_CHARS = 1024  # what app.auth reads of a presented key
+MAX_API_KEY_CHARS = 1024  # what app.http.auth reads of a presented key
 
 
 def split_api_keys(raw: Any, source: str) -> tuple[str, ...]:

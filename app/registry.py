@@ -22,6 +22,8 @@ from pathlib import Path
 
 from .config import NOT_MODELS, Settings, settings_for_model
 from .detector import ConfigError, InvalidRequest, Model, ModelError, load_model
+from .detector.onnx_file import FileFacts, describe_file
+from .locations import BUNDLED_MODELS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class ModelRegistry:
         self._served: dict[str, Served | ModelError] = {}
         self._locks = {name: threading.Lock() for name in self.paths}
         self._given = {default: default_model} if default_model is not None else {}
+        self._facts: dict[str, FileFacts | None] = {}
 
     @classmethod
     def from_settings(
@@ -110,9 +113,7 @@ class ModelRegistry:
     ) -> ModelRegistry:
         """MODELS_DIR's models plus MODEL_PATH, which names the default (and wins its name).
         default_model: the default, already loaded (its own name and file then count)."""
-        paths = scan_models_dir(
-            settings.models_dir, allow_links_out=settings.models_allow_links_out
-        )
+        paths = model_files(settings)
         if default_model is not None:
             default = default_model.info.name
             paths[default] = default_model.path or settings.model_path
@@ -147,6 +148,23 @@ class ModelRegistry:
             raise served.with_traceback(None)  # the same error each time, its traceback fresh
         return served
 
+    def facts(self, name: str) -> FileFacts | None:
+        """What the file of the model called name says, read once without loading it (GET
+        /models); None when it cannot be read. The default's MODEL_FORMAT and MODEL_LABELS
+        apply, as they do to its load."""
+        if name not in self._facts:
+            settings, path = self.base_settings, self.paths[name]
+            default = name == self.default
+            try:
+                self._facts[name] = describe_file(
+                    path,
+                    layout=settings.model_format if default else None,
+                    labels_path=settings.model_labels if default else None,
+                )
+            except (ModelError, ConfigError):  # a missing or broken file: its load says why
+                self._facts[name] = None
+        return self._facts[name]
+
     def _load(self, name: str) -> Served | ModelError:
         settings, path = self.base_settings, self.paths[name]
         try:
@@ -175,8 +193,7 @@ def model_file(value: str | Path, settings: Settings) -> Path:
     name, a folder in it) is a ConfigError listing the names, rather than "file not found".
     """
     text = str(value)
-    in_dir = scan_models_dir(settings.models_dir, allow_links_out=settings.models_allow_links_out)
-    paths = {**in_dir, settings.model_path.stem: settings.model_path}
+    paths = {**model_files(settings), settings.model_path.stem: settings.model_path}
     if text in paths and not Path(text).is_file():
         return paths[text]
     path = Path(text)
@@ -186,6 +203,13 @@ def model_file(value: str | Path, settings: Settings) -> Path:
         f"--model {text[:64]!r} is neither a model in MODELS_DIR ({settings.models_dir}) nor "
         f"an ONNX file; the models: {', '.join(sorted(paths))}."
     )
+
+
+def model_files(settings: Settings) -> dict[str, Path]:
+    """{name: path} of every model served by name besides MODEL_PATH: the ones a pip-installed
+    wheel carries (app/locations.py), then MODELS_DIR's, which win a name they share."""
+    in_dir = scan_models_dir(settings.models_dir, allow_links_out=settings.models_allow_links_out)
+    return {**scan_models_dir(BUNDLED_MODELS_DIR), **in_dir}
 
 
 def unavailable(name: str, path: Path) -> ModelError:

@@ -10,23 +10,34 @@ records it is app/events/.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .config import Settings
 from .detector import DetectionResult, DetectOptions, Model, ModelError, detect_bytes
-from .registry import ModelRegistry, unknown_model
+from .detector.onnx_file import FileFacts
+from .registry import ModelRegistry, Served, unknown_model
 from .schemas.annotated import add_annotated_image
 from .schemas.detect import (
     DetectParams,
     DetectRequest,
     detection_response,
-    model_summary,
     parse_detect_options,
     parse_detect_request,
 )
+from .schemas.models import listed_model
 
-__all__ = ["DetectParams", "DetectRequest", "DetectionService", "Params", "service_for"]
+__all__ = [
+    "DetectParams",
+    "DetectRequest",
+    "DetectionService",
+    "Params",
+    "service_for",
+    "start_service",
+]
+
+log = logging.getLogger(__name__)
 
 
 class Params(Protocol):
@@ -47,8 +58,8 @@ class DetectionService:
     """The default model (None: it failed to load), the settings its requests start from, and
     the registry of every model served by name (None: the default model alone).
 
-    Which model answers is decided in `model()` alone, and which settings in `settings_for()`:
-    models chosen by name, or settings a model recommends, change those two and nothing else.
+    Which model answers a request, and with which settings, is decided in `served()` alone,
+    once per call: each entry point below resolves the name once and passes the value down.
     """
 
     settings: Settings
@@ -68,45 +79,44 @@ class DetectionService:
             return self.registry.default
         return self.loaded.info.name if self.loaded is not None else None
 
-    def model(self, name: str | None = None) -> Model:
-        """The model called name (None: the default). InvalidRequest (unknown_model) for a
-        name not served; ModelError (model_unavailable) for one that failed to load."""
-        named = name is not None and (self.loaded is None or name != self.loaded.info.name)
-        if named and self.registry is None:
+    def served(self, name: str | None = None) -> Served:
+        """The model called name (None: the default) and the settings its requests start from
+        (its recommended settings applied). InvalidRequest (unknown_model) for a name not
+        served; ModelError (model_unavailable) for a model that failed to load."""
+        if name is None or name == self.default_name:
+            if self.loaded is None:
+                raise ModelError(
+                    "The model is not loaded, so detection is unavailable; see the server log."
+                )
+            return Served(self.loaded, self.settings)
+        if self.registry is None:
             raise unknown_model(name, self.names)
-        if named and not (self.loaded is None and name == self.registry.default):
-            return self.registry.get(name).model
-        if self.loaded is None:
-            raise ModelError(
-                "The model is not loaded, so detection is unavailable; see the server log."
-            )
-        return self.loaded
+        return self.registry.get(name)
+
+    def model(self, name: str | None = None) -> Model:
+        """The model called name (None: the default); errors as served()."""
+        return self.served(name).model
 
     def using(self, name: str | None) -> DetectionService:
         """This service answering with the model called name (None: this service itself)."""
-        model = self.model(name)
-        if model is self.loaded:
+        served = self.served(name)
+        if served.model is self.loaded:
             return self
-        return replace(self, settings=self.settings_for(model), loaded=model)
+        return replace(self, settings=served.settings, loaded=served.model)
 
     def listing(self) -> list[dict]:
-        """GET /models: each model's summary and labels once loaded (null before), whether it
-        is the default and whether it is loaded. Listing loads nothing."""
+        """GET /models: each model's format, input, labels and recommended settings (a loaded
+        model's own; else what its file says, read without loading it), whether it is the
+        default and whether it is loaded. Listing loads nothing."""
         entries = []
         for name in self.names:
             model = self._loaded_model(name)
-            info = model.info if model is not None else None
-            summary = model_summary(info) if info else {"format": None, "input": None}
-            labels = list(info.class_names) if info else None
-            entries.append(
-                {
-                    "name": name,
-                    **summary,
-                    "labels": labels,
-                    "default": name == self.default_name,
-                    "loaded": model is not None,
-                }
-            )
+            if model is not None:
+                facts = FileFacts.of(model.info)
+            else:
+                facts = self.registry.facts(name) if self.registry is not None else None
+            default, loaded = name == self.default_name, model is not None
+            entries.append(listed_model(name, facts, default=default, loaded=loaded))
         return entries
 
     def _loaded_model(self, name: str) -> Model | None:
@@ -114,49 +124,71 @@ class DetectionService:
             return self.loaded
         return self.registry.get(name).model if self.registry.is_loaded(name) else None
 
-    def settings_for(self, model: Model) -> Settings:
-        """The defaults a request to `model` starts from: the server's settings under the
-        model's recommended settings (applied once per model, when it loads)."""
-        if model is self.loaded or self.registry is None:
-            return self.settings
-        return self.registry.get(model.info.name).settings
-
     def options(self, payload: Any) -> DetectParams:
         """A POST /detect body's options, without an image, validated as POST /detect does."""
-        model = self.model(requested_model(payload))
-        return parse_detect_options(payload, self.settings_for(model), model.info)
+        served = self.served(requested_model(payload))
+        return parse_detect_options(payload, served.settings, served.model.info)
 
     def request(
         self, payload: Any, *, image_bytes: bytes | None = None, max_image_bytes: int | None = None
     ) -> DetectRequest:
         """A whole POST /detect request: its options and its image, either image_bytes (an
         upload) or base64 in payload["image"], at most max_image_bytes (MAX_IMAGE_BYTES)."""
-        model = self.model(requested_model(payload))
-        settings = self.settings_for(model)
+        served = self.served(requested_model(payload))
+        settings = served.settings
         limit_bytes = settings.max_image_bytes if max_image_bytes is None else max_image_bytes
         return parse_detect_request(
-            payload, settings, model.info, max_image_bytes=limit_bytes, image_bytes=image_bytes
+            payload,
+            settings,
+            served.model.info,
+            max_image_bytes=limit_bytes,
+            image_bytes=image_bytes,
         )
 
     def run(self, image_bytes: bytes, options: DetectOptions) -> DetectionResult:
         """The detections alone, for an answer shaped otherwise (DeepStack's; using() picks
         the model)."""
-        model = self.model()
-        max_pixels = self.settings_for(model).max_image_pixels
-        return detect_bytes(model, image_bytes, options, max_pixels=max_pixels)
+        return _run(self.served(), image_bytes, options)
 
     def detect(self, image_bytes: bytes, params: Params) -> dict:
         """The POST /detect 200 body, with "annotated_image" when params ask for it.
 
         Raises DetectionError: the image cannot be decoded, is too large, or no model is loaded.
         """
-        service = self.using(params.model)
-        model = service.model()
-        result = service.run(image_bytes, params.options)
-        body = detection_response(result, model.info)
+        served = self.served(params.model)
+        result = _run(served, image_bytes, params.options)
+        body = detection_response(result, served.model.info)
         if params.annotate:
-            add_annotated_image(body, image_bytes, result, model, service.settings)
+            add_annotated_image(body, image_bytes, result, served.model, served.settings)
         return body
+
+
+def _run(served: Served, image_bytes: bytes, options: DetectOptions) -> DetectionResult:
+    return detect_bytes(
+        served.model, image_bytes, options, max_pixels=served.settings.max_image_pixels
+    )
+
+
+def start_service(
+    settings: Settings, *, model: Model | None = None, fail_fast: bool = True
+) -> DetectionService:
+    """The service over every model settings name (app/registry.py): the default loaded now
+    (model: already loaded), its recommended settings applied; the others load on first use.
+
+    fail_fast: raise why the default cannot load (a missing file, a bad recommended setting);
+    False logs it and serves without it (503 model_unavailable).
+    """
+    registry = ModelRegistry.from_settings(settings, default_model=model)
+    for name in registry.names:  # GET /models describes each without loading it
+        registry.facts(name)
+    try:
+        served = registry.get(registry.default)
+    except ModelError as exc:
+        if fail_fast:
+            raise exc.__cause__ or exc from None
+        log.error("model unavailable: %s", exc.message)
+        return DetectionService(settings, None, registry)
+    return DetectionService(served.settings, served.model, registry)
 
 
 def requested_model(payload: Any) -> str | None:

@@ -186,7 +186,7 @@ def test_progress_flags_win_over_the_terminal_check(model_path, image_tree, flag
     _, on_terminal = run_on_terminal(image, "--model", model_path, flag)
     _, _, piped = run(image, "--model", model_path, flag)  # not a terminal
     assert ("img/s" in on_terminal) is expect_bar and ("img/s" in piped) is expect_bar
-    assert "1 images, " in on_terminal and "1 images, " in piped
+    assert "1 image, " in on_terminal and "1 image, " in piped
 
 
 def test_a_real_terminal_gets_the_bar_on_stderr_only(model_path, tmp_path):
@@ -201,7 +201,7 @@ def test_a_real_terminal_gets_the_bar_on_stderr_only(model_path, tmp_path):
         os.close(follower)
         drawn = _read_all(terminal)
     assert done.returncode == 0 and json.loads(done.stdout)["count"] >= 1
-    assert "1/1" in drawn and "img/s" in drawn and "1 images, " in drawn
+    assert "1/1" in drawn and "img/s" in drawn and "1 image, " in drawn
 
 
 def _read_all(terminal) -> str:

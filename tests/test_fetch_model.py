@@ -255,7 +255,7 @@ def test_unreachable_server_explains_offline_fixes(
     message = str(excinfo.value)
     assert f"download of {closed_port_url} failed" in message
     assert "no internet" in message
-    assert "python -m app.cli.fetch_model --from /path/to/yolox_nano.onnx" in message
+    assert "small-object-detect fetch-model --from /path/to/yolox_nano.onnx" in message
     assert f"{fm.SOURCE_ENV_VAR}=/path/to/yolox_nano.onnx" in message
     assert "../shared/models/yolox_nano.onnx" in message
     assert not dest.exists()

@@ -96,7 +96,7 @@ def test_real_models_are_recognised(load_shared_model, name, layout, input_wh, n
 
 
 def test_missing_model_file_says_what_to_do(tmp_path):
-    with pytest.raises(ModelError, match=r"python -m app.cli.fetch_model.*MODEL_PATH"):
+    with pytest.raises(ModelError, match=r"small-object-detect fetch-model.*MODEL_PATH"):
         load_model(tmp_path / "absent.onnx")
 
 

@@ -60,15 +60,26 @@ def detect(client, image: bytes, **fields):
     return client.post("/detect", json={"image": b64(image), **fields})
 
 
-def test_models_lists_every_file_the_default_loaded_first(models_dir):
-    listed = create_app(config(models_dir)).test_client().get("/models").get_json()["models"]
+def test_models_lists_every_file_the_default_loaded_first(models_dir, demo_jpeg):
+    client = create_app(config(models_dir)).test_client()
+    listed = client.get("/models").get_json()["models"]
     assert [m["name"] for m in listed] == list(NAMES)
     default, visdrone, yolov8 = listed
-    assert list(default) == ["name", "format", "input", "labels", "default", "loaded"]
+    fields = ["name", "format", "input", "labels", "recommended_settings", "default", "loaded"]
+    assert list(default) == fields
     assert (default["default"], default["loaded"], default["format"]) == (True, True, "yolox")
     assert default["input"] == {"width": 416, "height": 416} and len(default["labels"]) == 80
-    for lazy in (visdrone, yolov8):  # listing loads nothing
-        assert lazy == {**lazy, "default": False, "loaded": False, "labels": None, "input": None}
+    # Listing loads nothing, yet describes each model from its file as loading it would.
+    assert [(m["default"], m["loaded"]) for m in (visdrone, yolov8)] == [(False, False)] * 2
+    assert (visdrone["input"], visdrone["labels"]) == ({"width": 64, "height": 64}, list(VISDRONE))
+    assert visdrone["format"] is None  # its graph's output is ["batch", "rows", "cols"]
+    assert (yolov8["format"], len(yolov8["labels"])) == ("ultralytics", 80)
+    for name in NAMES:
+        assert detect(client, demo_jpeg, model=name).status_code == 200
+    loaded = client.get("/models").get_json()["models"]
+    # The test inference gives the output's real shape, and so the format.
+    visdrone = {**visdrone, "format": "ultralytics"}
+    assert loaded == [{**entry, "loaded": True} for entry in (default, visdrone, yolov8)]
 
 
 def test_each_model_answers_by_name_on_detect(client, demo_jpeg):
@@ -170,6 +181,21 @@ def test_deepstack_python_custom_model(live_url, demo_jpeg):
     assert {p["label"] for p in predictions} == {"van", "bus"}
     with pytest.raises(DeepstackException, match="Bad url"):
         deepstack_python(live_url, custom_model="nope").detect(demo_jpeg)
+
+
+@pytest.mark.parametrize("name", [None, "yolox_nano", "yolov8n_int8"])
+def test_each_call_resolves_its_model_once(monkeypatch, app, demo_jpeg, name):
+    """service.served() is the one place a name becomes a model and its settings."""
+    service = app.extensions["service"]
+    looked_up = []
+    real = service.served
+    monkeypatch.setattr(
+        type(service), "served", lambda self, n=None: looked_up.append(n) or real(n)
+    )
+    params = service.options({"model": name} if name else {})
+    body = service.detect(demo_jpeg, params)
+    assert body["model"]["name"] == (name or "yolox_nano")
+    assert looked_up == [name, name]  # once to validate the options, once to detect
 
 
 def test_lazy_loading_happens_once_under_concurrent_first_requests(models_dir):

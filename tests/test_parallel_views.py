@@ -116,3 +116,21 @@ def test_sliced_timings_add_up_to_at_most_the_total(monkeypatch, yolox_model, de
     stages = sum(v for k, v in timings.items() if k != "total")
     assert 0 < stages <= timings["total"] + 1e-6
     assert timings["inference"] > timings["preprocess"]
+
+
+@pytest.mark.parametrize("iou", [0.3, 0.7])
+def test_tuning_boxes_are_the_detectors_own_views(yolox_model, demo_jpeg, iou):
+    """tune scores the views the detector runs: run_views is the one pipeline both call."""
+    from app.detector.slicing import tile_grid
+    from app.tuning.views import image_view_boxes
+
+    image = decode_image(demo_jpeg, max_pixels=10**8)
+    views = tile_grid(sliced.image_size(image), (320, 320), 0.2)
+    options = DetectOptions(confidence=0.05, iou=iou)
+    by_iou = image_view_boxes(yolox_model, image, views, options, (0.3, 0.7))
+    ours = sliced.detect_views(yolox_model, image, views, options, _Stopwatch())
+    assert len(views) > 1 and len(ours) > 10
+    # The detector may run these side by side on the one-thread session: last-bit noise.
+    assert len(by_iou[iou]) == len(ours)
+    np.testing.assert_allclose(by_iou[iou].xyxy, ours.xyxy, atol=1e-3)
+    np.testing.assert_array_equal(by_iou[iou].class_id, ours.class_id)

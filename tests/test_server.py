@@ -244,6 +244,6 @@ def test_serve_without_model_exits_with_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
-    assert "python -m app.cli.fetch_model" in lines[0]
+    assert "small-object-detect fetch-model" in lines[0]
     assert "MODEL_PATH" in lines[0]
     assert "Serving" not in result.stdout

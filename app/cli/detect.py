@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..config import Settings, settings_for_model
-from ..detector import DetectionError, load_model
+from ..config import Settings
+from ..detector import DetectionError
 from ..registry import model_file
-from ..schemas.detect import DETECT_FIELDS, DetectParams
-from ..service import DetectionService
+from ..schemas.detect import DetectParams
+from ..service import DetectionService, start_service
 from . import progress
 from .exports import WRITERS, make_writer
 
@@ -83,8 +83,6 @@ def request_payload(args: argparse.Namespace) -> dict:
     if args.multi_label:
         payload["multi_label"] = True
     if args.slicing is not None:
-        if "slicing" not in DETECT_FIELDS:
-            raise UsageError("--slicing needs a build with slicing; this one has none")
         payload["slicing"] = {"mode": args.slicing}
     return payload
 
@@ -103,15 +101,9 @@ def run_detect(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         if args.model:
             model_path = model_file(args.model, settings)
             settings = Settings.from_env(os.environ, {"model_path": model_path})
-        model = load_model(
-            settings.model_path,
-            layout=settings.model_format,
-            labels_path=settings.model_labels,
-            threads=settings.model_threads,
-        )
-        service = DetectionService(settings_for_model(settings, model.info), model)
+        service = start_service(settings)  # the server's registry: the same model, settings
         params = service.options(payload)  # once: a bad option stops before the first image
-        writer = make_writer(args.format, args.out, model.info.class_names, stdout)
+        writer = make_writer(args.format, args.out, service.loaded.info.class_names, stdout)
     except (UsageError, DetectionError, ValueError) as exc:
         stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
         return 2
@@ -138,9 +130,14 @@ def _detect_all(images, params, service, writer, stderr: TextIO, show: bool) -> 
     shown.close()
     writer.close()
     elapsed_s = time.perf_counter() - started
-    stderr.write(f"{len(images)} images, {detections} detections, {failed} failed, "
-                 f"{elapsed_s:.1f} s\n")  # fmt: skip
+    counts = f"{counted(len(images), 'image')}, {counted(detections, 'detection')}"
+    stderr.write(f"{counts}, {failed} failed, {elapsed_s:.1f} s\n")
     return 1 if failed else 0
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 image', '2 images'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def detect_main(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..locations import DEFAULT_MODEL_PATH, REPO_ROOT
 from .model_download import (
     DownloadFailed,
     FetchError,
@@ -22,8 +23,8 @@ DEFAULT_URL = (
 )
 DEFAULT_SHA256 = "c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d"
 DEFAULT_SIZE_BYTES = 3_659_407
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DEST = REPO_ROOT / "model" / "yolox_nano.onnx"
+# model/ in a checkout; the per-user data folder for a pip install (never site-packages).
+DEFAULT_DEST = DEFAULT_MODEL_PATH
 # Per socket operation (the connect, then each read), not the whole download: offline, the
 # connect fails within this, and a stalled transfer is noticed as fast.
 DEFAULT_TIMEOUT_S = 10.0
@@ -137,13 +138,13 @@ def _offline_help(url: str, reason: str) -> str:
             f"download of {url} failed: {reason}\n"
             f"A local copy is beside this checkout; use it:\n"
             f"  {SOURCE_ENV_VAR}={beside} scripts/serve.sh\n"
-            f"  (or: python -m app.cli.fetch_model --from {beside})"
+            f"  (or: small-object-detect fetch-model --from {beside})"
         )
     return (
         f"download of {url} failed: {reason}\n"
         "This machine may have no internet access. Either:\n"
         "  - download yolox_nano.onnx elsewhere, copy it here and run\n"
-        "      python -m app.cli.fetch_model --from /path/to/yolox_nano.onnx\n"
+        "      small-object-detect fetch-model --from /path/to/yolox_nano.onnx\n"
         f"  - or set {SOURCE_ENV_VAR}=/path/to/yolox_nano.onnx and rerun setup\n"
         f"    (in this repo's CI the offline copy lives at {CI_OFFLINE_COPY})"
     )

@@ -237,7 +237,7 @@ def load_model(
     path = Path(path)
     if not path.is_file():
         raise ModelError(
-            f"Model file not found: {path}. Run `python -m app.cli.fetch_model` to fetch the "
+            f"Model file not found: {path}. Run `small-object-detect fetch-model` to fetch the "
             "default model, or set MODEL_PATH to an ONNX file."
         )
     if layout is not None and layout not in LAYOUTS:

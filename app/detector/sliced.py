@@ -4,7 +4,9 @@ side by side on several threads when there are CPUs for them."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -20,6 +22,7 @@ from .preprocess import Letterbox, letterbox, to_tensor
 MAX_TILE_BATCH = 8
 
 Pixels = np.ndarray | Image.Image  # (H, W, 3) uint8 RGB, or an RGB PIL image
+T = TypeVar("T")  # what run_views makes of each view
 
 # Started by the first request that runs views side by side; its size bounds the batches in
 # flight, whatever the number of concurrent requests.
@@ -83,22 +86,43 @@ def detect_views(
     model: Model, image: Pixels, views: np.ndarray, options: DetectOptions, watch
 ) -> Detections:
     """Every view's own detections (NMS inside each view), in image px, concatenated in view
-    order. views: (V, 4) xyxy crops of the image (tiles, and the whole image as a view).
+    order. views: (V, 4) xyxy crops of the image (tiles, and the whole image as a view)."""
+    info, image_wh = model.info, image_size(image)
+
+    def detections(output: np.ndarray, box: Letterbox) -> Detections:
+        return view_detections(output, box, image_wh, options, info)
+
+    parts, stage_s = run_views(model, image, views, detections)
+    watch.split(stage_s)
+    return Detections.concatenate(parts)
+
+
+def run_views(
+    model: Model,
+    image: Pixels,
+    views: np.ndarray,
+    per_view: Callable[[np.ndarray, Letterbox], T],
+    *,
+    workers: int | None = None,
+) -> tuple[list[T], dict[str, float]]:
+    """The one view pipeline: every view of image through the model, and per_view(output,
+    box) of each, in view order. views: (V, 4) xyxy crops of the image; output: the view's
+    (1, ...) raw model output; box: its letterbox, mapping model px to image px. Also returns
+    the seconds each stage took (preprocess, inference, postprocess), summed over threads.
 
     Views are cropped as they are fed: only the batches in flight exist, one per worker. With
-    several usable CPUs, workers run batches side by side on the model's one-thread session
-    (model.serial()), so one view's crop, decode and NMS overlap another's inference; the
-    result is the same as one after another (tests/test_sliced.py).
+    several workers (None: the usable CPUs), batches run side by side on the model's
+    one-thread session (model.serial()), so one view's crop, decode and NMS overlap another's
+    inference; the result is the same as one after another (tests/test_sliced.py).
     """
-    info = model.info
-    workers = min(usable_cpus(), len(views))
+    workers = min(usable_cpus() if workers is None else workers, len(views))
     runner = model.serial() if workers > 1 else None
     if runner is None:
         runner, workers = model, 1
-    chunks = view_chunks(len(views), MAX_TILE_BATCH if info.dynamic_batch else 1, workers)
+    chunks = view_chunks(len(views), MAX_TILE_BATCH if model.info.dynamic_batch else 1, workers)
 
-    def run_chunk(bounds: tuple[int, int]) -> tuple[list[Detections], dict[str, float]]:
-        return _detect_chunk(runner, image, views[bounds[0] : bounds[1]], options)
+    def run_chunk(bounds: tuple[int, int]) -> tuple[list[T], dict[str, float]]:
+        return _run_chunk(runner, image, views[bounds[0] : bounds[1]], per_view)
 
     if workers == 1:
         results = [run_chunk(bounds) for bounds in chunks]
@@ -108,8 +132,7 @@ def detect_views(
     for _, seconds in results:
         for stage, value in seconds.items():
             stage_s[stage] = stage_s.get(stage, 0.0) + value
-    watch.split(stage_s)
-    return Detections.concatenate([part for parts, _ in results for part in parts])
+    return [part for parts, _ in results for part in parts], stage_s
 
 
 def view_chunks(count: int, max_batch: int, workers: int) -> list[tuple[int, int]]:
@@ -120,13 +143,12 @@ def view_chunks(count: int, max_batch: int, workers: int) -> list[tuple[int, int
     return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 
-def _detect_chunk(
-    model: Model, image: Pixels, views: np.ndarray, options: DetectOptions
-) -> tuple[list[Detections], dict[str, float]]:
-    """One batch: crop and letterbox each view, one model call, decode and NMS per view.
-    Returns the detections and the seconds spent in each stage."""
+def _run_chunk(
+    model: Model, image: Pixels, views: np.ndarray, per_view: Callable[[np.ndarray, Letterbox], T]
+) -> tuple[list[T], dict[str, float]]:
+    """One batch: crop and letterbox each view, one model call, per_view of each view.
+    Returns its results and the seconds spent in each stage."""
     info = model.info
-    image_wh = image_size(image)
     started = time.perf_counter()
     batch = np.empty((len(views), 3, info.input_wh[1], info.input_wh[0]), np.float32)
     boxes = [
@@ -136,10 +158,7 @@ def _detect_chunk(
     prepared = time.perf_counter()
     output = model.run(batch)
     ran = time.perf_counter()
-    parts = [
-        view_detections(output[i : i + 1], box, image_wh, options, info)
-        for i, box in enumerate(boxes)
-    ]
+    parts = [per_view(output[i : i + 1], box) for i, box in enumerate(boxes)]
     seconds = {
         "preprocess": prepared - started,
         "inference": ran - prepared,

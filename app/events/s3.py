@@ -36,7 +36,7 @@ from .records import S3Event, S3EventRecord
 log = logging.getLogger(__name__)
 
 # SLICING: S3 uploads carry no options: they take POST /detect's defaults from configuration
-# (DEFAULT_*, and the SLICING_* settings once sliced inference lands). Set fields here to pin them.
+# (DEFAULT_* and SLICING_*, or the model's recommended settings). Set fields here to pin them.
 S3_DETECT_FIELDS: dict[str, Any] = {}
 
 

@@ -7,7 +7,8 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..detector import UnsupportedMediaType
-from ..schemas.detect import DetectRequest, model_description, parse_json_body
+from ..schemas.detect import DetectRequest, parse_json_body
+from ..schemas.models import model_description
 from ..service import DetectionService
 from .uploads import is_upload, query_payload, read_upload, with_query_options
 

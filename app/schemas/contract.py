@@ -188,10 +188,11 @@ def component_schemas(
             "not set.",
         },
     }
+    listed = _listed(summary, description["recommended_settings"])
     schemas = {
         "ModelSummary": object_schema(summary),
         "ModelDescription": object_schema(description),
-        "ModelList": object_schema({"models": {"type": "array", "items": _listed(summary)}}),
+        "ModelList": object_schema({"models": {"type": "array", "items": listed}}),
     }
     schemas = {**_request_schemas(), **copy.deepcopy({**FIXED_SCHEMAS, **schemas})}
     job_options = schemas["JobRequest"]["properties"]["options"]["properties"]
@@ -202,9 +203,9 @@ def component_schemas(
     return schemas
 
 
-def _listed(summary: dict) -> dict:
-    """A GET /models entry: what is known before a model loads, the rest null until then."""
-    unknown_until_loaded = {
+def _listed(summary: dict, recommended: dict) -> dict:
+    """A GET /models entry: what the model's file says, read without loading it."""
+    or_null = {
         "format": {"anyOf": [summary["format"], {"type": "null"}]},
         "input": {"anyOf": [summary["input"], {"type": "null"}]},
         "labels": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
@@ -212,12 +213,15 @@ def _listed(summary: dict) -> dict:
     return object_schema(
         {
             "name": {"type": "string"},
-            **unknown_until_loaded,
+            **or_null,
+            "recommended_settings": recommended,
             "default": {"type": "boolean"},
             "loaded": {"type": "boolean"},
         },
-        description="format, input and labels are null until the model has loaded (on "
-        "first use; the default model at start-up).",
+        description="A model not loaded yet is described from its file's metadata and graph "
+        "(read once at start-up, without loading it). format and labels are null where the "
+        "file does not say (a symbolic output dimension), and format, input and labels where "
+        "the file cannot be read.",
     )
 
 

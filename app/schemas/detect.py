@@ -18,6 +18,7 @@ from msgspec import UNSET, UnsetType
 from ..config import Settings
 from ..detector import DetectionResult, DetectOptions, InvalidRequest, ModelInfo, PayloadTooLarge
 from ..detector.labels import label_for
+from .models import model_summary
 from .request import DETECT_FIELDS, MAX_DETECTIONS_LIMIT, DetectOptionsRequest, DetectRequestBody
 from .slicing import slicing_options, slicing_summary
 from .validation import expected, field_type, struct_info, validated
@@ -273,23 +274,3 @@ def detection_response(result: DetectionResult, model: ModelInfo) -> dict:
     if result.slicing is not None:  # absent when the image was not sliced
         body["slicing"] = slicing_summary(result.slicing)
     return body
-
-
-def model_summary(model: ModelInfo) -> dict:
-    return {
-        "name": model.name,
-        "format": model.layout.name,
-        "input": {"width": model.input_wh[0], "height": model.input_wh[1]},
-    }
-
-
-def model_description(model: ModelInfo) -> dict:
-    """The GET /model body."""
-    return {
-        **model_summary(model),
-        "dynamic_batch": model.dynamic_batch,
-        "num_classes": len(model.class_names),
-        "labels": list(model.class_names),
-        # What the model's metadata recommends (applied under the operator's environment).
-        "recommended_settings": dict(model.recommended_settings),
-    }

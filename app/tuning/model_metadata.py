@@ -10,30 +10,20 @@ exactly as the original does.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-METADATA_PROPS = 14  # ModelProto.metadata_props: repeated StringStringEntryProto
-GRAPH = 7  # ModelProto.graph: every model has one
-ENTRY_KEY, ENTRY_VALUE = 1, 2  # StringStringEntryProto.key, .value
-VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
+from ..detector.onnx_file import (
+    ENTRY_KEY,
+    ENTRY_VALUE,
+    GRAPH,
+    LENGTH_DELIMITED,
+    METADATA_PROPS,
+    NotAnOnnxModel,
+    fields,
+)
 
-
-class NotAnOnnxModel(ValueError):
-    """The bytes do not parse as an ONNX ModelProto."""
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """(value, position after it) of the base-128 varint at pos."""
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise NotAnOnnxModel("a varint runs past the end of the message")
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos, shift = pos + 1, shift + 7
-        if byte < 0x80:
-            return value, pos
+__all__ = ["NotAnOnnxModel", "with_metadata", "write_with_metadata"]
 
 
 def _varint(value: int) -> bytes:
@@ -45,37 +35,14 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _fields(data: bytes) -> Iterator[tuple[int, int, int, bytes | None]]:
-    """(field number, start, end, payload of a length-delimited field or None) of each
-    top-level field of a message, in order; start/end bound its bytes, tag included."""
-    pos = 0
-    while pos < len(data):
-        start = pos
-        tag, pos = _read_varint(data, pos)
-        number, wire = tag >> 3, tag & 7
-        payload = None
-        if wire == VARINT:
-            _, pos = _read_varint(data, pos)
-        elif wire in (FIXED64, FIXED32):
-            pos += 8 if wire == FIXED64 else 4
-        elif wire == LENGTH_DELIMITED:
-            length, pos = _read_varint(data, pos)
-            payload, pos = data[pos : pos + length], pos + length
-        else:  # groups: not in ONNX's schema
-            raise NotAnOnnxModel(f"unexpected wire type {wire} in field {number}")
-        if pos > len(data) or number == 0:
-            raise NotAnOnnxModel("a field runs past the end of the message")
-        yield number, start, pos, payload
-
-
 def _length_delimited(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | LENGTH_DELIMITED) + _varint(len(payload)) + payload
 
 
-def _entry_key(payload: bytes) -> str | None:
-    for number, _, _, value in _fields(payload):
-        if number == ENTRY_KEY and value is not None:
-            return value.decode("utf-8", "replace")
+def _entry_key(payload: memoryview) -> str | None:
+    for number, _, _, value in fields(payload):
+        if number == ENTRY_KEY and isinstance(value, memoryview):
+            return bytes(value).decode("utf-8", "replace")
     return None
 
 
@@ -84,9 +51,10 @@ def with_metadata(model: bytes, entries: Mapping[str, str]) -> bytes:
     entries of those keys are dropped, the new ones appended; all else is kept byte for byte.
     Raises NotAnOnnxModel when the bytes are not a ModelProto with a graph."""
     kept, has_graph = [], False
-    for number, start, end, payload in _fields(model):
-        has_graph |= number == GRAPH and payload is not None
-        if number == METADATA_PROPS and payload is not None and _entry_key(payload) in entries:
+    for number, start, end, payload in fields(model):
+        is_message = isinstance(payload, memoryview)
+        has_graph |= number == GRAPH and is_message
+        if number == METADATA_PROPS and is_message and _entry_key(payload) in entries:
             continue
         kept.append(model[start:end])
     if not has_graph:
