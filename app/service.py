@@ -10,15 +10,17 @@ records it is app/events/.
 
 from __future__ import annotations
 
+import base64
 import logging
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .config import Settings
 from .detector import DetectionResult, DetectOptions, Model, ModelError, detect_bytes
+from .detector.annotate import annotated_jpeg
 from .detector.onnx_file import FileFacts
 from .registry import ModelRegistry, Served, unknown_model
-from .schemas.annotated import add_annotated_image
 from .schemas.detect import (
     DetectParams,
     DetectRequest,
@@ -159,7 +161,15 @@ class DetectionService:
         result = _run(served, image_bytes, params.options)
         body = detection_response(result, served.model.info)
         if params.annotate:
-            add_annotated_image(body, image_bytes, result, served.model, served.settings)
+            started = time.perf_counter()
+            jpeg = annotated_jpeg(
+                image_bytes,
+                result.detections,
+                served.model.info.class_names,
+                max_pixels=served.settings.max_image_pixels,
+            )
+            body["annotated_image"] = base64.b64encode(jpeg).decode("ascii")
+            body["timings_ms"]["annotate"] = round((time.perf_counter() - started) * 1000, 2)
         return body
 
 

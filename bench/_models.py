@@ -33,7 +33,7 @@ REFERENCE_SLICING = SlicingOptions(
     class_agnostic=False,
 )  # fmt: skip
 MAX_DETECTIONS = 500
-# Views per session.run in ours when the model takes a dynamic batch (app/detector/sliced.py).
+# Views per session.run in ours when the model takes a dynamic batch (app/detector/views.py).
 TILE_BATCH = 8
 
 

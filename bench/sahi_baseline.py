@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from app.detector import DetectOptions, Model
-from app.detector.sliced import fill_slot, view_detections
+from app.detector.views import fill_slot, view_detections
 
 
 def sahi_model(model: Model, options: DetectOptions):

@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from app.detector import DetectOptions, Model, detect_array, detect_bytes, load_model  # noqa: E402
 from app.detector.cpus import usable_cpus  # noqa: E402
 from app.detector.preprocess import decode_image  # noqa: E402
-from app.detector.sliced import fill_slot  # noqa: E402
 from app.detector.slicing import SlicingOptions, plan_tiles  # noqa: E402
+from app.detector.views import fill_slot  # noqa: E402
 from bench import _plots  # noqa: E402
 from bench._models import (  # noqa: E402
     BenchModel,

@@ -8,7 +8,8 @@ import logging
 import numpy as np
 import pytest
 
-from app.detector import DetectOptions, detect_array, load_model, sliced
+from app.detector import DetectOptions, detect_array, load_model
+from app.detector import views as view_runs
 from app.detector.model import Model
 from app.detector.pipeline import _Stopwatch
 from app.detector.preprocess import decode_image
@@ -21,7 +22,7 @@ def sliced_options(**slicing) -> DetectOptions:
 
 
 def detect_with_cpus(monkeypatch, model, image, options, cpus: int):
-    monkeypatch.setattr(sliced, "usable_cpus", lambda: cpus)
+    monkeypatch.setattr(view_runs, "usable_cpus", lambda: cpus)
     return detect_array(model, image, options)
 
 
@@ -64,7 +65,7 @@ def test_side_by_side_equals_one_after_another(
     ],
 )
 def test_view_chunks_table(count, max_batch, workers, expected):
-    chunks = sliced.view_chunks(count, max_batch, workers)
+    chunks = view_runs.view_chunks(count, max_batch, workers)
     assert chunks == expected
     assert all(0 < stop - start <= max_batch for start, stop in chunks)
 
@@ -110,7 +111,7 @@ def test_split_shares_the_wall_time_in_proportion(monkeypatch):
 def test_sliced_timings_add_up_to_at_most_the_total(monkeypatch, yolox_model, demo_jpeg):
     from app.detector import detect_bytes
 
-    monkeypatch.setattr(sliced, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(view_runs, "usable_cpus", lambda: 2)
     timings = detect_bytes(yolox_model, demo_jpeg, sliced_options()).timings_ms
     assert set(timings) == {"decode", "preprocess", "inference", "postprocess", "total"}
     stages = sum(v for k, v in timings.items() if k != "total")
@@ -125,10 +126,10 @@ def test_tuning_boxes_are_the_detectors_own_views(yolox_model, demo_jpeg, iou):
     from app.tuning.views import image_view_boxes
 
     image = decode_image(demo_jpeg, max_pixels=10**8)
-    views = tile_grid(sliced.image_size(image), (320, 320), 0.2)
+    views = tile_grid(view_runs.image_size(image), (320, 320), 0.2)
     options = DetectOptions(confidence=0.05, iou=iou)
     by_iou = image_view_boxes(yolox_model, image, views, options, (0.3, 0.7))
-    ours = sliced.detect_views(yolox_model, image, views, options, _Stopwatch())
+    ours = view_runs.detect_views(yolox_model, image, views, options, _Stopwatch())
     assert len(views) > 1 and len(ours) > 10
     # The detector may run these side by side on the one-thread session: last-bit noise.
     assert len(by_iou[iou]) == len(ours)

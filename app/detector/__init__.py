@@ -17,8 +17,7 @@ from .errors import (
 from .model import Model, ModelInfo, load_model
 from .pipeline import DetectionResult, detect_array, detect_bytes
 from .postprocess import DetectOptions
-from .sliced import SlicingSummary
-from .slicing import SlicingOptions
+from .slicing import SlicingOptions, SlicingSummary
 
 __all__ = [
     "ConfigError",

@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .detections import Detections
 from .labels import label_for
+from .preprocess import decode_image
 
 # Distinct, saturated colours (RGB) that read on photos; class_id picks one, cycling.
 PALETTE = (
@@ -64,3 +65,13 @@ def encode_jpeg(image: Image.Image, *, max_side_px: int = MAX_SIDE_PX) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
+
+
+def annotated_jpeg(
+    image_bytes: bytes, detections: Detections, class_names, *, max_pixels: int
+) -> bytes:
+    """The image of image_bytes with detections drawn, as JPEG. It is decoded again rather than
+    kept from detection: the pipeline stays unchanged and only requests that ask for a picture
+    pay for it."""
+    image = decode_image(image_bytes, max_pixels=max_pixels)
+    return encode_jpeg(draw_detections(image, detections, class_names))

@@ -13,8 +13,8 @@ from .merge import merge_detections
 from .model import Model
 from .postprocess import DetectOptions
 from .preprocess import open_image, oriented_size, to_rgb_image
-from .sliced import Pixels, SlicingSummary, detect_views, image_size, whole_view
-from .slicing import plan_tiles
+from .slicing import SlicingSummary, plan_tiles
+from .views import Pixels, detect_views, image_size, whole_view
 
 DEFAULT_MAX_PIXELS = 100_000_000
 

@@ -178,3 +178,13 @@ def plan_tiles(
             code="too_many_tiles",
         )
     return tile_grid(image_wh, tile_wh, slicing.overlap)
+
+
+@dataclass(frozen=True)
+class SlicingSummary:
+    """What a sliced request did (the response's `"slicing"` object)."""
+
+    tiles: int
+    tile_wh: tuple[int, int]
+    overlap: float
+    whole_image: bool

@@ -21,8 +21,8 @@ from ..schemas.detect import DetectParams
 from ..schemas.errors import error_of
 from ..service import DetectionService, service_for
 from . import objects
-from .detection import refuse_annotate, trigger_options
 from .errors import RetryLater
+from .options import refuse_annotate, trigger_options
 from .records import IotMessage, S3ObjectRef
 
 log = logging.getLogger(__name__)

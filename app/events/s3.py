@@ -28,9 +28,9 @@ from ..schemas.detect import DetectParams
 from ..schemas.errors import error_of
 from ..service import DetectionService, service_for
 from . import objects
-from .detection import trigger_options
 from .errors import RetryLater
 from .inputs import job_of, model_of_key, result_key, skip_reason
+from .options import trigger_options
 from .records import S3Event, S3EventRecord
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,7 @@ from typing import Any
 from msgspec import UNSET, UnsetType
 
 from ..detector import InvalidRequest
-from ..detector.sliced import SlicingSummary
-from ..detector.slicing import SlicingOptions
+from ..detector.slicing import SlicingOptions, SlicingSummary
 from .request import SLICING_FIELDS, DetectOptionsRequest, SlicingRequest
 from .validation import expected, field_type, struct_info, validated
 

@@ -14,8 +14,8 @@ from ..detector.model import Model
 from ..detector.pipeline import DEFAULT_MAX_PIXELS
 from ..detector.postprocess import DetectOptions, select_labels, suppress
 from ..detector.preprocess import Letterbox, open_image, to_rgb_image
-from ..detector.sliced import Pixels, image_size, run_views, whole_view
 from ..detector.slicing import tile_grid
+from ..detector.views import Pixels, image_size, run_views, whole_view
 
 # A tile geometry: (tile (width, height) px, overlap). None stands for the whole image.
 Geometry = tuple[tuple[int, int], float]

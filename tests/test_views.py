@@ -9,8 +9,8 @@ import pytest
 
 from app.detector import DetectOptions, Model, detect_array, detect_bytes, load_model
 from app.detector.preprocess import decode_image
-from app.detector.sliced import MAX_TILE_BATCH
 from app.detector.slicing import SlicingOptions
+from app.detector.views import MAX_TILE_BATCH
 from tests.onnx_graphs import constant_output_model
 
 ONLY_TILES = DetectOptions(slicing=SlicingOptions(mode="on", whole_image=False))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -27,16 +26,6 @@ T = TypeVar("T")  # what run_views makes of each view
 # Started by the first request that runs views side by side; its size bounds the batches in
 # flight, whatever the number of concurrent requests.
 _POOL = LazyPool("views", usable_cpus)
-
-
-@dataclass(frozen=True)
-class SlicingSummary:
-    """What a sliced request did (the response's `"slicing"` object)."""
-
-    tiles: int
-    tile_wh: tuple[int, int]
-    overlap: float
-    whole_image: bool
 
 
 def image_size(image: Pixels) -> tuple[int, int]:
@@ -113,7 +102,7 @@ def run_views(
     Views are cropped as they are fed: only the batches in flight exist, one per worker. With
     several workers (None: the usable CPUs), batches run side by side on the model's
     one-thread session (model.serial()), so one view's crop, decode and NMS overlap another's
-    inference; the result is the same as one after another (tests/test_sliced.py).
+    inference; the result is the same as one after another (tests/test_views.py).
     """
     workers = min(usable_cpus() if workers is None else workers, len(views))
     runner = model.serial() if workers > 1 else None
