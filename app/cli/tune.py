@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..config import Settings, settings_for_model
-from ..detector import DetectionError, Model, detect_bytes, load_model
+from ..detector import DetectionError, Model, load_model
 from ..detector.cpus import usable_cpus
 from ..detector.model import RECOMMENDED_SETTINGS_KEY
 from ..detector.postprocess import DetectOptions
@@ -27,11 +27,11 @@ from ..tuning.model_metadata import write_with_metadata
 from ..tuning.report import env_comments, env_text, folds_table, trials_table
 from ..tuning.search import TuneResult, tune
 from ..tuning.space import Setting, env_lines
+from ..tuning.timing import measured_ms, timed_sample
 from . import progress
 from .detect import UsageError, find_images
 
 DEFAULT_BUDGET_MINUTES = 10.0
-TIMED_IMAGES = 5  # images detect_bytes times, for the defaults and for the winner
 TIMING_SHARE = 0.05  # of the budget kept for that
 
 
@@ -101,22 +101,6 @@ def defaults_setting(settings: Settings, model: Model) -> Setting:
     slicing = settings.slicing_defaults()
     tile_wh = slicing.tile_wh or model.info.input_wh
     return Setting(dataclasses.replace(slicing, tile_wh=tile_wh), settings.default_iou)
-
-
-def measured_ms(model: Model, images: list[LabelledImage], options, max_pixels: int) -> float:
-    """Mean wall time of detect_bytes per image (after one warm-up run)."""
-    data = [image.path.read_bytes() for image in images]
-    detect_bytes(model, data[0], options, max_pixels=max_pixels)
-    started = time.perf_counter()
-    for item in data:
-        detect_bytes(model, item, options, max_pixels=max_pixels)
-    return 1000 * (time.perf_counter() - started) / len(data)
-
-
-def timed_sample(images: list[LabelledImage]) -> list[LabelledImage]:
-    """TIMED_IMAGES images spread over the set (sorted names group similar images)."""
-    step = max(1, len(images) // TIMED_IMAGES)
-    return images[::step][:TIMED_IMAGES]
 
 
 @dataclasses.dataclass(frozen=True)
