@@ -59,6 +59,21 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def labelled_subset(sample: str, names, root: Path, *, classes: bool = False) -> Path:
+    """Images of a ../shared sample (by file name) and their YOLO labels copied into
+    root/images and root/labels; classes: its classes.txt into root too."""
+    source = shared_path("data", sample)
+    for folder in ("images", "labels"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(source / "images" / name, root / "images" / name)
+        label = name.rsplit(".", 1)[0] + ".txt"
+        shutil.copy(source / "labels" / label, root / "labels" / label)
+    if classes:
+        shutil.copy(source / "classes.txt", root / "classes.txt")
+    return root
+
+
 @pytest.fixture(scope="session")
 def load_shared_model():
     """Load a ../shared model once per test session, by name."""

@@ -16,7 +16,7 @@ import pytest
 from app import create_app
 from app.__main__ import main
 from app.cli.train import INSTALL_HINT, add_train_command, run_train
-from tests.conftest import b64, shared_path
+from tests.conftest import b64, labelled_subset, shared_path
 from tests.test_label_checks import ALL_CASES, case_labels, make_images
 
 pytest.importorskip("torch", reason="torch is not installed (scripts/setup.sh --train)")
@@ -30,16 +30,8 @@ SUBSET = (
 
 @pytest.fixture(scope="module")
 def aerial6(tmp_path_factory):
-    source = shared_path("data", "aerial-cars-sample")
     root = tmp_path_factory.mktemp("aerial6")
-    for folder in ("images", "labels"):
-        (root / folder).mkdir()
-    for name in SUBSET:
-        shutil.copy(source / "images" / name, root / "images" / name)
-        stem = name.rsplit(".", 1)[0]
-        shutil.copy(source / "labels" / f"{stem}.txt", root / "labels" / f"{stem}.txt")
-    shutil.copy(source / "classes.txt", root / "classes.txt")
-    return root
+    return labelled_subset("aerial-cars-sample", SUBSET, root, classes=True)
 
 
 def train(root, out, *extra: str) -> tuple[int, str, str]:
@@ -139,17 +131,9 @@ SKY_CLIPS = ("V_BIRD_008", "V_BIRD_020", "V_DRONE_001", "V_DRONE_025")  # four s
 @pytest.fixture(scope="module")
 def sky24(tmp_path_factory):
     """6 frames of each of 4 sky clips (640x512): birds and drones, two sessions each."""
-    source = shared_path("data", "airborne-sample")
-    root = tmp_path_factory.mktemp("sky24")
-    for folder in ("images", "labels"):
-        (root / folder).mkdir()
-    for clip in SKY_CLIPS:
-        for path in sorted((source / "images").glob(f"{clip}-*.jpg"))[:6]:
-            shutil.copy(path, root / "images" / path.name)
-            label = source / "labels" / f"{path.stem}.txt"
-            shutil.copy(label, root / "labels" / label.name)
-    shutil.copy(source / "classes.txt", root / "classes.txt")
-    return root
+    images = shared_path("data", "airborne-sample", "images")
+    names = [p.name for clip in SKY_CLIPS for p in sorted(images.glob(f"{clip}-*.jpg"))[:6]]
+    return labelled_subset("airborne-sample", names, tmp_path_factory.mktemp("sky24"), classes=True)
 
 
 def test_sessions_upscaled_tiles_and_settings_from_held_out_images(sky24, tmp_path):
@@ -192,24 +176,22 @@ def test_tune_into_model_keeps_to_the_images_the_model_never_saw(sky24, tmp_path
     trained = tmp_path / "t.onnx"
     code, _, stderr = train(sky24, trained, "--epochs", "1", "--classes", "drone,bird")
     assert code == 0, stderr
-    seen = tmp_path / "seen"
-    (seen / "images").mkdir(parents=True)
-    for name in record_of(trained)["trained_on"][:4]:
-        shutil.copy(sky24 / "images" / name, seen / "images" / name)
+    seen = labelled_subset("airborne-sample", record_of(trained)["trained_on"][:4], tmp_path)
 
-    def tune(images) -> tuple[int, str, str]:
+    def tune(root) -> tuple[int, str, str]:
         parser = argparse.ArgumentParser()
         add_tune_command(parser.add_subparsers(dest="command"))
         args = parser.parse_args(
-            ["tune", str(images), "--labels", str(sky24 / "labels"), "--model", str(trained),
-             "--into-model", str(tmp_path / "tuned.onnx"), "--budget-minutes", "0.3"]
+            ["tune", str(root / "images"), "--labels", str(root / "labels"),
+             "--model", str(trained), "--into-model", str(tmp_path / "tuned.onnx"),
+             "--budget-minutes", "0.3"]
         )  # fmt: skip
         stdout, stderr = io.StringIO(), io.StringIO()
         return run_tune(args, stdout, stderr), stdout.getvalue(), stderr.getvalue()
 
-    code, _, stderr = tune(seen / "images")
+    code, _, stderr = tune(seen)
     assert code == 2 and "4 of these 4 images trained t" in stderr
-    code, stdout, stderr = tune(sky24 / "images")
+    code, stdout, stderr = tune(sky24)
     assert code == 0, stderr
     assert "Tuning on 6 labelled images" in stdout  # the held-out session alone
     assert "left out: 18 images the model trained on" in stdout

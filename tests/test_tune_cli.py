@@ -13,7 +13,7 @@ from app import create_app
 from app.__main__ import main
 from app.config import MODEL_SETTINGS, Settings
 from app.detector import load_model
-from tests.conftest import b64, shared_path
+from tests.conftest import b64, labelled_subset, shared_path
 from tests.evaluation import coco_scores, to_coco_predictions, yolo_labels_to_coco
 from tests.test_label_checks import ALL_CASES, case_labels, make_images
 from tests.test_tuning_env import parse_env_file
@@ -35,15 +35,7 @@ CLASSES = ["car", "bus", "truck"]
 @pytest.fixture(scope="module")
 def aerial_subset(tmp_path_factory):
     """SUBSET's images and YOLO labels copied into a temporary folder."""
-    source = shared_path("data", "aerial-cars-sample")
-    root = tmp_path_factory.mktemp("aerial")
-    for folder in ("images", "labels"):
-        (root / folder).mkdir()
-    for name in SUBSET:
-        shutil.copy(source / "images" / name, root / "images" / name)
-        label = name.rsplit(".", 1)[0] + ".txt"
-        shutil.copy(source / "labels" / label, root / "labels" / label)
-    return root
+    return labelled_subset("aerial-cars-sample", SUBSET, tmp_path_factory.mktemp("aerial"))
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
