@@ -7,6 +7,7 @@ requests get an AWS error response (status, code and body as AWS sends them) ins
 
 from __future__ import annotations
 
+import base64
 import copy
 import io
 import json
@@ -34,6 +35,15 @@ FAKE_ENV = {
 }
 # The decoded keys of the three records in s3_object_created.json.
 RECORDED_KEYS = ("uploads/frame-001.jpg", "uploads/my photo (1).jpg", "uploads/café + plus.png")
+
+
+def lambda_body(response: dict) -> dict:
+    """A Lambda HTTP answer's JSON body (API Gateway, Function URL, ALB): base64 undone when
+    the answer says it is base64."""
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8")
+    return json.loads(body)
 
 
 def use_fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -163,17 +163,25 @@ def dynamic_yolox(tmp_path_factory):
 
 
 @pytest.fixture
-def world(monkeypatch, yolox_model):
-    """moto's S3 and SQS wired as serverless.yml wires them, and the app with jobs on
-    (tests/test_jobs.py make_world)."""
+def moto_aws(monkeypatch):
+    """Every AWS API in process (moto), dummy credentials, and app.aws's clients made afresh
+    inside it (and dropped after): the one way tests reach AWS."""
     from moto import mock_aws
 
     from app import aws
     from tests.aws_events import use_fake_credentials
-    from tests.test_jobs import make_world
 
     use_fake_credentials(monkeypatch)
     with mock_aws():
         aws.client.cache_clear()
-        yield make_world(yolox_model)
+        yield
     aws.client.cache_clear()
+
+
+@pytest.fixture
+def world(moto_aws, yolox_model):
+    """moto's S3 and SQS wired as serverless.yml wires them, and the app with jobs on
+    (tests/test_jobs.py make_world)."""
+    from tests.test_jobs import make_world
+
+    return make_world(yolox_model)

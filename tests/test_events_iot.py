@@ -10,9 +10,8 @@ import copy
 import json
 
 import pytest
-from moto import mock_aws
 
-from app import aws, create_app
+from app import create_app
 from app.config import Settings
 from app.detector import ModelError
 from app.events import handle_iot_event
@@ -27,7 +26,6 @@ from .aws_events import (
     published_messages,
     record_calls,
     small_jpeg,
-    use_fake_credentials,
 )
 from .conftest import b64
 
@@ -36,15 +34,11 @@ S3_REF_KEY = "cam-7/2026-11-25/frame 12.jpg"  # the raw key in iot_rule_s3_ref.j
 
 
 @pytest.fixture
-def clients(monkeypatch):
+def clients(moto_aws):
     """(iot-data, s3) clients on moto, with the bucket the recorded message references."""
-    use_fake_credentials(monkeypatch)
-    with mock_aws():
-        aws.client.cache_clear()
-        s3 = make_client("s3")
-        s3.create_bucket(Bucket=INPUT_BUCKET)
-        yield make_client("iot-data"), s3
-    aws.client.cache_clear()
+    s3 = make_client("s3")
+    s3.create_bucket(Bucket=INPUT_BUCKET)
+    return make_client("iot-data"), s3
 
 
 @pytest.fixture(scope="module")

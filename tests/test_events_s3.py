@@ -12,10 +12,9 @@ import json
 import numpy as np
 import pytest
 from botocore.response import StreamingBody
-from moto import mock_aws
 from PIL import Image
 
-from app import aws, create_app
+from app import create_app
 from app.config import Settings
 from app.detector import ModelError
 from app.detector.errors import InvalidRequest, PayloadTooLarge
@@ -31,7 +30,6 @@ from .aws_events import (
     make_client,
     record_calls,
     s3_event,
-    use_fake_credentials,
 )
 from .conftest import b64, encode_image
 
@@ -39,19 +37,13 @@ RESULTS_BUCKET = "results-bucket"
 
 
 @pytest.fixture
-def s3(monkeypatch):
+def s3(moto_aws):
     """moto S3 with the recorded events' bucket (versioned, so results carry a version id)."""
-    use_fake_credentials(monkeypatch)
-    with mock_aws():
-        aws.client.cache_clear()
-        client = make_client("s3")
-        for bucket in (INPUT_BUCKET, RESULTS_BUCKET):
-            client.create_bucket(Bucket=bucket)
-        client.put_bucket_versioning(
-            Bucket=INPUT_BUCKET, VersioningConfiguration={"Status": "Enabled"}
-        )
-        yield client
-    aws.client.cache_clear()
+    client = make_client("s3")
+    for bucket in (INPUT_BUCKET, RESULTS_BUCKET):
+        client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=INPUT_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return client
 
 
 @pytest.fixture(scope="module")

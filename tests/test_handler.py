@@ -7,7 +7,6 @@ about the API's answers, for every HTTP event source the function is wired to.
 
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
 import importlib
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from .aws_events import lambda_body
 from .conftest import FIXTURES, REPO_ROOT, b64, encode_image, shared_path
 
 EVENTS = FIXTURES / "events"
@@ -132,10 +132,7 @@ def response_headers(response: dict) -> dict[str, list[str]]:
 def response_json(response: dict) -> dict:
     """The response body parsed as JSON, after checking it says it is JSON."""
     assert response_headers(response)["content-type"] == ["application/json"]
-    body = response["body"]
-    if response.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode("utf-8")
-    return json.loads(body)
+    return lambda_body(response)
 
 
 def comparable(body: dict) -> dict:

@@ -88,12 +88,8 @@ def notified_world(model, *, publish: bool = True, **settings) -> Notified:
 
 
 @pytest.fixture
-def notified(monkeypatch, yolox_model):
-    use_fake_credentials(monkeypatch)
-    with mock_aws():
-        aws.client.cache_clear()
-        yield notified_world(yolox_model)
-    aws.client.cache_clear()
+def notified(moto_aws, yolox_model):
+    return notified_world(yolox_model)
 
 
 def _schema(world: World, name: str):

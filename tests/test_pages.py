@@ -59,19 +59,26 @@ def base_url(yolox_model, one_model_dir):
         yield url
 
 
-@pytest.fixture
-def page(browser, base_url):
-    """A fresh page that records every URL it asks for and every console error."""
+def new_page(browser):
+    """A page in a fresh context (a tab of its own: no storage shared), 1280x720, with the
+    tests' timeout: the one set-up every page test starts from."""
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    return page
+
+
+@pytest.fixture
+def page(browser, base_url):
+    """A fresh page that records every URL it asks for and every console error."""
+    page = new_page(browser)
     page.requested = []
     page.errors = []
     page.on("request", lambda request: page.requested.append(request.url))
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     yield page
-    context.close()
+    page.context.close()
 
 
 def test_demo_page_draws_the_boxes_the_api_finds(page, base_url, tmp_path):
@@ -199,9 +206,7 @@ def keyed_base_url(yolox_model):
 
 
 def test_demo_page_asks_for_the_key_a_keyed_server_wants(browser, keyed_base_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     sent_keys = []
     page.on("request", lambda r: r.url.endswith("/detect") and sent_keys.append(r.headers))
     page.goto(keyed_base_url + "/")
@@ -222,12 +227,12 @@ def test_demo_page_asks_for_the_key_a_keyed_server_wants(browser, keyed_base_url
     # Kept for this tab only: a reload fills it in again, a new context (tab) does not have it.
     page.reload()
     page.wait_for_function(f"document.getElementById('api-key').value === '{KEY}'")
-    other = context.browser.new_context().new_page()
+    other = new_page(browser)
     other.goto(keyed_base_url + "/")
     other.wait_for_selector("#key-field:not([hidden])")
     assert other.input_value("#api-key") == ""
     other.context.close()
-    context.close()
+    page.context.close()
 
 
 def test_demo_page_hides_the_key_field_on_an_open_server(page, base_url):
@@ -237,9 +242,7 @@ def test_demo_page_hides_the_key_field_on_an_open_server(page, base_url):
 
 
 def test_docs_page_tries_a_protected_operation_with_the_key(browser, keyed_base_url):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     page.goto(keyed_base_url + "/docs")
     page.wait_for_selector("body[data-ready]")
     model = page.locator('.operation[data-path="/model"]')
@@ -253,7 +256,7 @@ def test_docs_page_tries_a_protected_operation_with_the_key(browser, keyed_base_
     model.locator("button", has_text="Send").click()
     model.locator('.try-output[data-status="200"]').wait_for()
     assert "yolox" in model.locator(".try-output").text_content()
-    context.close()
+    page.context.close()
 
 
 @pytest.mark.parametrize(("root", "base"), [("", "/"), ("/dev", "/dev/"), ("/$default", "/")])
@@ -295,9 +298,7 @@ def stage_url(yolox_model, vehicles_dir):
 def test_demo_page_detects_from_under_a_rest_stage(browser, stage_url, entry):
     import requests
 
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     requested, failed = [], []
     page.on("request", lambda request: requested.append(request.url))
     page.on("response", lambda response: response.status >= 400 and failed.append(response.url))
@@ -320,13 +321,11 @@ def test_demo_page_detects_from_under_a_rest_stage(browser, stage_url, entry):
     assert all(url.startswith(stage_url.rstrip("/")) for url in requested), requested
     links = page.eval_on_selector_all("nav a", "links => links.map(a => a.href)")
     assert links == [stage_url, stage_url + "docs", stage_url + "openapi.json"]
-    context.close()
+    page.context.close()
 
 
 def test_docs_page_under_a_rest_stage_tries_detect_and_the_custom_route(browser, stage_url):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     requested = []
     page.on("request", lambda request: requested.append(request.url))
     page.goto(stage_url + "docs")
@@ -349,7 +348,7 @@ def test_docs_page_under_a_rest_stage_tries_detect_and_the_custom_route(browser,
     assert page.url.startswith(stage_url + "docs#schema-")
     document = json.loads(page.request.get(stage_url + "openapi.json").text())
     assert document["servers"] == [{"url": "/dev"}]
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture(scope="module")
@@ -360,9 +359,7 @@ def models_url(yolox_model, vehicles_dir):
 
 
 def test_demo_page_picks_a_model_when_there_are_several(browser, models_url):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     page.goto(models_url + "/")
     page.wait_for_selector("#model-field:not([hidden])")
     options = page.eval_on_selector_all("#model-pick option", "os => os.map(o => o.value)")
@@ -374,7 +371,7 @@ def test_demo_page_picks_a_model_when_there_are_several(browser, models_url):
     page.wait_for_function(
         "JSON.parse(document.getElementById('json').textContent).model.name === 'vehicles'"
     )
-    context.close()
+    page.context.close()
 
 
 def test_demo_page_hides_the_picker_with_one_model(page, base_url):
@@ -384,13 +381,11 @@ def test_demo_page_hides_the_picker_with_one_model(page, base_url):
 
 
 def test_docs_page_suggests_the_model_names(browser, models_url):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     page.goto(models_url + "/docs")
     page.wait_for_selector("body[data-ready]")
     custom = page.locator('.operation[data-path="/v1/vision/custom/{name}"]')
     listed = custom.locator('input[name="name"]').get_attribute("list")
     values = page.eval_on_selector_all(f"#{listed} option", "os => os.map(o => o.value)")
     assert values == ["yolox_nano", "vehicles"]
-    context.close()
+    page.context.close()

@@ -22,7 +22,7 @@ from app import aws
 from app.events import EventKind, event_kind
 
 from . import test_handler
-from .aws_events import load_event, make_client, use_fake_credentials
+from .aws_events import lambda_body, load_event, make_client, use_fake_credentials
 from .conftest import b64
 from .test_handler import invoke
 
@@ -61,13 +61,6 @@ def http_request(raw_query: str = "", **headers: str) -> dict:
     return event
 
 
-def answer(response: dict) -> dict:
-    body = response["body"]
-    if response.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode("utf-8")
-    return json.loads(body)
-
-
 def comparable(body: dict) -> dict:
     return {k: v for k, v in body.items() if k != "timings_ms"}
 
@@ -89,9 +82,9 @@ def test_rest_api_raw_upload_base64_encoded(handler_module, direct_client, demo_
     response = invoke(handler_module, event)
 
     expected = direct_client.post("/detect", json={"image": b64(demo_jpeg), "confidence": 0.3})
-    assert response["statusCode"] == 200, answer(response)
-    assert comparable(answer(response)) == comparable(expected.get_json())
-    assert answer(response)["count"] >= 3
+    assert response["statusCode"] == 200, lambda_body(response)
+    assert comparable(lambda_body(response)) == comparable(expected.get_json())
+    assert lambda_body(response)["count"] >= 3
 
 
 def test_rest_api_json_body_and_an_unknown_query_parameter(handler_module, demo_jpeg):
@@ -106,7 +99,7 @@ def test_rest_api_json_body_and_an_unknown_query_parameter(handler_module, demo_
     sample["body"] = b64(demo_jpeg)
     response = invoke(handler_module, sample)
     assert response["statusCode"] == 400
-    assert answer(response)["error"]["code"] == "unknown_field"
+    assert lambda_body(response)["error"]["code"] == "unknown_field"
 
 
 def test_rest_api_stage_root_serves_the_page_for_the_stage(handler_module):
@@ -119,7 +112,7 @@ def test_rest_api_stage_root_serves_the_page_for_the_stage(handler_module):
 
     event["path"] = event["pathParameters"]["proxy"] = "/openapi.json"
     event["requestContext"]["path"] = "/dev/openapi.json"
-    assert answer(invoke(handler_module, event))["servers"] == [{"url": "/dev"}]
+    assert lambda_body(invoke(handler_module, event))["servers"] == [{"url": "/dev"}]
 
 
 def test_http_api_raw_upload(handler_module, direct_client, demo_jpeg):
@@ -127,8 +120,8 @@ def test_http_api_raw_upload(handler_module, direct_client, demo_jpeg):
     event["body"] = b64(demo_jpeg)
     response = invoke(handler_module, event)
     expected = direct_client.post("/detect", json={"image": b64(demo_jpeg), "confidence": 0.3})
-    assert response["statusCode"] == 200, answer(response)
-    assert comparable(answer(response)) == comparable(expected.get_json())
+    assert response["statusCode"] == 200, lambda_body(response)
+    assert comparable(lambda_body(response)) == comparable(expected.get_json())
 
 
 def test_http_api_default_stage_is_not_in_the_page_urls(handler_module):
@@ -189,7 +182,7 @@ def test_job_links_are_where_the_client_finds_the_job(world, fixture, root):
     posted = invoke_app(
         world.app, test_handler.retarget(test_handler.load_event(fixture), "POST", "/jobs")
     )
-    job = answer(posted)
+    job = lambda_body(posted)
     assert posted["statusCode"] == 201, job
     link = f"{root}/jobs/{job['job_id']}"
     assert job["links"]["self"] == link
@@ -200,7 +193,7 @@ def test_job_links_are_where_the_client_finds_the_job(world, fixture, root):
         world.app, test_handler.retarget(test_handler.load_event(fixture), "GET", path)
     )
     assert shown["statusCode"] == 200
-    assert answer(shown)["links"]["self"] == link
+    assert lambda_body(shown)["links"]["self"] == link
 
 
 def invoke_app(app, event: dict) -> dict:
