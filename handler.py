@@ -48,14 +48,14 @@ def handler(event: dict, context: object) -> dict:
 
 def s3_handler(event: dict, context: object) -> dict:
     """S3 ObjectCreated notifications (app/events/s3.py)."""
-    return handle_s3_event(event, app.extensions["service"], app.extensions["settings"])
+    return handle_s3_event(event, app.extensions["service"])
 
 
 def sqs_handler(event: dict, context: object) -> dict:
     """SQS batches of S3 notifications, with a partial batch response (app/events/sqs.py)."""
-    return handle_sqs_event(event, app.extensions["service"], app.extensions["settings"])
+    return handle_sqs_event(event, app.extensions["service"])
 
 
 def iot_handler(event: dict, context: object) -> dict:
     """AWS IoT rule messages (app/events/iot.py)."""
-    return handle_iot_event(event, app.extensions["service"], app.extensions["settings"])
+    return handle_iot_event(event, app.extensions["service"])

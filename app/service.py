@@ -35,7 +35,6 @@ __all__ = [
     "DetectRequest",
     "DetectionService",
     "Params",
-    "service_for",
     "start_service",
 ]
 
@@ -206,10 +205,3 @@ def requested_model(payload: Any) -> str | None:
     answers for a field of the wrong type)."""
     name = payload.get("model") if isinstance(payload, dict) else None
     return name if isinstance(name, str) else None
-
-
-def service_for(model: Model | DetectionService | None, settings: Settings) -> DetectionService:
-    """The service a trigger runs: the app's own (every model by name), or one over a model."""
-    if isinstance(model, DetectionService):
-        return model
-    return DetectionService(settings, model)

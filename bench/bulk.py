@@ -65,6 +65,7 @@ def worker_path(app, batch: list[tuple[str, bytes]]) -> tuple[float, float, int]
     from app import aws
     from app.cli.work import drain
     from app.events import handle_sqs_event
+    from app.service import DetectionService
 
     settings, model = app.extensions["settings"], app.extensions["model"]
     with mock_aws():
@@ -87,7 +88,8 @@ def worker_path(app, batch: list[tuple[str, bytes]]) -> tuple[float, float, int]
         stats = {}
 
         def run() -> None:
-            handle = lambda event: handle_sqs_event(event, model, settings, s3=s3)  # noqa: E731
+            service = DetectionService(settings, model)
+            handle = lambda event: handle_sqs_event(event, service, s3=s3)  # noqa: E731
             stats["drain"] = drain(sqs, queue_url, handle, batch_size=5)
 
         wall_s, cpu_s = measure(run)

@@ -16,6 +16,7 @@ from app import aws, create_app
 from app.cli.enqueue import enqueue_main
 from app.config import Settings
 from app.events import handle_iot_event, handle_s3_event
+from app.service import DetectionService
 from tests.aws_events import REGION, s3_event, use_fake_credentials
 
 AWS_MODULE = Path(aws.__file__).resolve()
@@ -55,8 +56,12 @@ def test_the_triggers_jobs_and_enqueue_make_their_clients_in_app_aws(made, yolox
     settings = Settings.from_env({}, {"jobs_bucket": "jobs-bucket"})
     app = create_app({"jobs_bucket": "jobs-bucket"}, model=yolox_model)
     assert app.test_client().post("/jobs", json={}).status_code == 201  # S3: presigned POST
-    handle_s3_event(s3_event("uploads/gone.jpg", bucket="jobs-bucket"), yolox_model, settings)
-    handle_iot_event({"device_id": "?"}, yolox_model, settings)  # IoT: publishes the error
+    handle_s3_event(
+        s3_event("uploads/gone.jpg", bucket="jobs-bucket"), DetectionService(settings, yolox_model)
+    )
+    handle_iot_event(
+        {"device_id": "?"}, DetectionService(settings, yolox_model)
+    )  # IoT: publishes the error
     aws.client.cache_clear()  # enqueue makes its own
     args = argparse.Namespace(
         url="s3://jobs-bucket/none/", queue_url="", force=False, progress=False
@@ -109,7 +114,9 @@ def test_notifications_and_the_notify_queue_make_their_clients_in_app_aws(made, 
     topic = "arn:aws:sns:us-east-1:123456789012:absent"
     settings = Settings.from_env({}, {"jobs_bucket": "jobs-bucket", "jobs_topic_arn": topic})
     with pytest.raises(RetryLater):  # the publish fails: the record is retried
-        handle_s3_event(s3_event(keys.image, bucket="jobs-bucket"), yolox_model, settings)
+        handle_s3_event(
+            s3_event(keys.image, bucket="jobs-bucket"), DetectionService(settings, yolox_model)
+        )
     with pytest.raises(NotifyQueueError):
         # The absent queue fails the first receive at once; the timeout only bounds a hang.
         wait_for_job("https://sqs.us-east-1.amazonaws.com/123456789012/absent", keys.job_id, 30)

@@ -17,6 +17,7 @@ from app.detector import ModelError
 from app.events import handle_iot_event
 from app.events import iot as iot_module
 from app.events.errors import RetryLater
+from app.service import DetectionService
 
 from .aws_events import (
     INPUT_BUCKET,
@@ -65,7 +66,7 @@ def base64_message(frame: bytes, **fields) -> dict:
 
 def send(event, model, clients, config: Settings | None = None) -> dict:
     iot, s3 = clients
-    return handle_iot_event(event, model, config or settings(), iot=iot, s3=s3)
+    return handle_iot_event(event, DetectionService(config or settings(), model), iot=iot, s3=s3)
 
 
 def api_answer(api, payload: dict) -> dict:

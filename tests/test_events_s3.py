@@ -21,6 +21,7 @@ from app.detector.errors import InvalidRequest, PayloadTooLarge
 from app.events import handle_s3_event, objects
 from app.events.errors import RetryLater
 from app.events.records import S3EventRecord
+from app.service import DetectionService
 
 from .aws_events import (
     INPUT_BUCKET,
@@ -85,7 +86,9 @@ def test_recorded_event_gives_each_object_the_api_answer(s3, yolox_model, api, d
     images = dict(zip(RECORDED_KEYS, (demo_jpeg, demo_jpeg, demo_png), strict=True))
     versions = {k: s3.put_object(Bucket=INPUT_BUCKET, Key=k, Body=v) for k, v in images.items()}
 
-    outcome = handle_s3_event(load_event("s3_object_created"), yolox_model, settings(), s3=s3)
+    outcome = handle_s3_event(
+        load_event("s3_object_created"), DetectionService(settings(), yolox_model), s3=s3
+    )
 
     assert [r["status"] for r in outcome["records"]] == ["ok"] * 3
     for key, data in images.items():
@@ -141,7 +144,7 @@ def test_bad_object_gets_an_error_result_and_the_others_still_run(
     for key in keys:
         s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=content if "bad" in key else demo_jpeg)
 
-    outcome = handle_s3_event(s3_event(*keys), yolox_model, settings(), s3=s3)
+    outcome = handle_s3_event(s3_event(*keys), DetectionService(settings(), yolox_model), s3=s3)
 
     assert [r["status"] for r in outcome["records"]] == ["ok", "error", "ok"]
     assert outcome["records"][1]["code"] == code
@@ -159,7 +162,7 @@ def test_missing_object_gets_source_not_found(s3, yolox_model, demo_jpeg):
     s3.put_object(Bucket=INPUT_BUCKET, Key="uploads/here.jpg", Body=demo_jpeg)
 
     event = s3_event("uploads/gone.jpg", "uploads/here.jpg")
-    outcome = handle_s3_event(event, yolox_model, settings(), s3=s3)
+    outcome = handle_s3_event(event, DetectionService(settings(), yolox_model), s3=s3)
 
     assert [(r["status"], r.get("code")) for r in outcome["records"]] == [
         ("error", "source_not_found"),
@@ -170,13 +173,13 @@ def test_missing_object_gets_source_not_found(s3, yolox_model, demo_jpeg):
 
 def test_results_never_trigger_the_function_again(s3, yolox_model, demo_jpeg):
     s3.put_object(Bucket=INPUT_BUCKET, Key="uploads/frame.jpg", Body=demo_jpeg)
-    handle_s3_event(s3_event("uploads/frame.jpg"), yolox_model, settings(), s3=s3)
+    handle_s3_event(s3_event("uploads/frame.jpg"), DetectionService(settings(), yolox_model), s3=s3)
     before = all_keys(s3)
     gets = record_calls(s3, "GetObject")
 
     # What S3 would send for the result object if the trigger's prefix filter were missing.
     event = s3_event("detections/uploads/frame.jpg.json")
-    outcome = handle_s3_event(event, yolox_model, settings(), s3=s3)
+    outcome = handle_s3_event(event, DetectionService(settings(), yolox_model), s3=s3)
 
     assert outcome["records"] == [
         {
@@ -195,7 +198,7 @@ def test_with_a_separate_results_bucket_the_prefix_is_an_ordinary_input(s3, yolo
     s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=demo_jpeg)
 
     config = settings(results_bucket=RESULTS_BUCKET, results_prefix="out/")
-    outcome = handle_s3_event(s3_event(key), yolox_model, config, s3=s3)
+    outcome = handle_s3_event(s3_event(key), DetectionService(config, yolox_model), s3=s3)
 
     assert outcome["records"][0]["status"] == "ok"
     assert all_keys(s3, RESULTS_BUCKET) == {"out/detections/frame.jpg.json"}
@@ -206,10 +209,10 @@ def test_the_same_object_twice_gives_the_same_result(s3, yolox_model, demo_jpeg)
     s3.put_object(Bucket=INPUT_BUCKET, Key="uploads/frame.jpg", Body=demo_jpeg)
     event = s3_event("uploads/frame.jpg")
 
-    first = handle_s3_event(event, yolox_model, settings(), s3=s3)
+    first = handle_s3_event(event, DetectionService(settings(), yolox_model), s3=s3)
     body_first = stored(s3, "detections/uploads/frame.jpg.json")
     keys_first = all_keys(s3)
-    second = handle_s3_event(event, yolox_model, settings(), s3=s3)
+    second = handle_s3_event(event, DetectionService(settings(), yolox_model), s3=s3)
     body_second = stored(s3, "detections/uploads/frame.jpg.json")
 
     assert first == second
@@ -227,7 +230,9 @@ def test_object_announced_over_the_limit_is_never_downloaded(s3, yolox_model):
     gets = record_calls(s3, "GetObject")
     event = s3_event("uploads/huge.jpg", size=LIMIT_BYTES + 1)  # the object need not even exist
 
-    outcome = handle_s3_event(event, yolox_model, settings(s3_max_object_bytes=LIMIT_BYTES), s3=s3)
+    outcome = handle_s3_event(
+        event, DetectionService(settings(s3_max_object_bytes=LIMIT_BYTES), yolox_model), s3=s3
+    )
 
     assert outcome["records"][0]["code"] == "object_too_large"
     assert gets == []
@@ -242,7 +247,9 @@ def test_object_larger_than_announced_is_refused_from_its_content_length(
     s3.put_object(Bucket=INPUT_BUCKET, Key="uploads/big.jpg", Body=demo_jpeg)
     event = s3_event("uploads/big.jpg", size=1000)  # the notification under-states the size
 
-    outcome = handle_s3_event(event, yolox_model, settings(s3_max_object_bytes=LIMIT_BYTES), s3=s3)
+    outcome = handle_s3_event(
+        event, DetectionService(settings(s3_max_object_bytes=LIMIT_BYTES), yolox_model), s3=s3
+    )
 
     assert outcome["records"][0]["code"] == "object_too_large"
     message = stored(s3, "detections/uploads/big.jpg.json")["error"]["message"]
@@ -299,10 +306,10 @@ def test_aws_failure_on_one_record(s3, yolox_model, demo_jpeg, operation, status
 
     if expect == "retry":
         with pytest.raises(RetryLater, match=r"1 of 3 record\(s\) failed.*flaky\.jpg"):
-            handle_s3_event(s3_event(*keys), yolox_model, settings(), s3=s3)
+            handle_s3_event(s3_event(*keys), DetectionService(settings(), yolox_model), s3=s3)
         assert "detections/uploads/flaky.jpg.json" not in all_keys(s3)
     else:
-        outcome = handle_s3_event(s3_event(*keys), yolox_model, settings(), s3=s3)
+        outcome = handle_s3_event(s3_event(*keys), DetectionService(settings(), yolox_model), s3=s3)
         assert outcome["records"][1]["code"] == expect
         assert stored(s3, "detections/uploads/flaky.jpg.json")["error"]["code"] == expect
     # The records around the failing one were processed either way.
@@ -314,7 +321,7 @@ def test_records_that_are_not_uploads_of_images_are_skipped(s3, yolox_model):
     event["Records"][1]["eventName"] = "ObjectRemoved:Delete"
     del event["Records"][2]["s3"]["object"]  # a malformed record must not stop the others
 
-    outcome = handle_s3_event(event, yolox_model, settings(), s3=s3)
+    outcome = handle_s3_event(event, DetectionService(settings(), yolox_model), s3=s3)
 
     assert [(r["status"], r["code"]) for r in outcome["records"]] == [
         ("skipped", "folder_marker"),
@@ -326,20 +333,22 @@ def test_records_that_are_not_uploads_of_images_are_skipped(s3, yolox_model):
 
 def test_not_an_s3_event_is_refused(yolox_model):
     with pytest.raises(InvalidRequest, match="Not an S3 event"):
-        handle_s3_event(load_event("iot_rule_s3_ref"), yolox_model, settings(), s3=object())
+        handle_s3_event(
+            load_event("iot_rule_s3_ref"), DetectionService(settings(), yolox_model), s3=object()
+        )
 
 
 def test_without_a_model_the_invocation_fails_for_a_retry():
     event = load_event("s3_object_created")
     with pytest.raises(ModelError, match="not loaded"):
-        handle_s3_event(event, None, settings(), s3=object())
+        handle_s3_event(event, DetectionService(settings(), None), s3=object())
 
 
 def test_a_synthetic_image_without_objects_gives_an_empty_result(s3, yolox_model):
     grey = encode_image(np.full((240, 320, 3), 127, np.uint8), "PNG")
     s3.put_object(Bucket=INPUT_BUCKET, Key="uploads/grey.png", Body=grey)
 
-    handle_s3_event(s3_event("uploads/grey.png"), yolox_model, settings(), s3=s3)
+    handle_s3_event(s3_event("uploads/grey.png"), DetectionService(settings(), yolox_model), s3=s3)
 
     body = stored(s3, "detections/uploads/grey.png.json")
     assert (body["count"], body["detections"]) == (0, [])

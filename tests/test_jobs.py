@@ -26,6 +26,7 @@ from app.cli.work import drain
 from app.detector import detect_bytes
 from app.events import handle_sqs_event
 from app.schemas.detect import detection_response, parse_detect_request
+from app.service import DetectionService
 
 from .aws_events import inject_error, make_client, use_fake_credentials
 from .conftest import b64, encode_image
@@ -52,11 +53,12 @@ class World:
         """Drain the queue through the worker, as Lambda would; s3: the worker's client."""
         settings = self.app.extensions["settings"]
         loaded = self.app.extensions["model"] if model == "loaded" else model
+        service = (
+            loaded if isinstance(loaded, DetectionService) else DetectionService(settings, loaded)
+        )
         worker_s3 = s3 or self.s3
         return drain(
-            self.sqs,
-            self.queue_url,
-            lambda event: handle_sqs_event(event, loaded, settings, s3=worker_s3),
+            self.sqs, self.queue_url, lambda event: handle_sqs_event(event, service, s3=worker_s3)
         )
 
     def count(self, queue_url: str) -> int:
@@ -417,7 +419,7 @@ def test_the_s3_test_event_is_acknowledged_and_junk_is_kept(world):
             {"messageId": "b", "body": "{}", "eventSource": "aws:sqs"},
         ]
     }
-    answer = handle_sqs_event(event, model, settings, s3=world.s3)
+    answer = handle_sqs_event(event, DetectionService(settings, model), s3=world.s3)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "b"}]}
 
 

@@ -23,6 +23,7 @@ from app.cli.enqueue import enqueue, notification, parse_s3_url
 from app.cli.work import drain
 from app.config import Settings
 from app.events import handle_sqs_event
+from app.service import DetectionService
 
 from .aws_events import REGION, use_fake_credentials
 from .live_server import free_port, serve_in_thread
@@ -43,7 +44,11 @@ def _fill_old_bucket(s3) -> dict[str, bytes]:
 
 def _drain(world) -> None:
     settings, model = world.app.extensions["settings"], world.app.extensions["model"]
-    drain(world.sqs, world.queue_url, lambda e: handle_sqs_event(e, model, settings, s3=world.s3))
+    drain(
+        world.sqs,
+        world.queue_url,
+        lambda e: handle_sqs_event(e, DetectionService(settings, model), s3=world.s3),
+    )
 
 
 def test_enqueue_backfills_then_skips_what_is_up_to_date(world):
@@ -115,7 +120,11 @@ def api_and_worker(world):
 
     def work() -> None:
         while not stop.is_set():
-            drain(world.sqs, world.queue_url, lambda e: handle_sqs_event(e, model, settings, s3=s3))
+            drain(
+                world.sqs,
+                world.queue_url,
+                lambda e: handle_sqs_event(e, DetectionService(settings, model), s3=s3),
+            )
             stop.wait(0.2)
 
     worker = threading.Thread(target=work, daemon=True)

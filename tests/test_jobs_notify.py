@@ -21,6 +21,7 @@ from app.config import Settings
 from app.detector.errors import ConfigError, InvalidImage
 from app.events import handle_sqs_event
 from app.jobs import JobKeys, expires_at, finish_job, new_job_id
+from app.service import DetectionService
 
 from .aws_events import inject_error, make_client, record_calls, use_fake_credentials
 from .test_jobs import BUCKET, JOB_OPTIONS, World, _arn, _small_images, make_world, upload
@@ -175,7 +176,9 @@ def test_a_failed_publish_is_retried_and_published_once(notified):
     stats = drain(
         world.sqs,
         world.queue_url,
-        lambda event: handle_sqs_event(event, model, settings, s3=world.s3, sns=sns),
+        lambda event: handle_sqs_event(
+            event, DetectionService(settings, model), s3=world.s3, sns=sns
+        ),
     )
 
     assert stats.retried == 1 and calls["n"] == 2

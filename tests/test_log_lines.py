@@ -14,6 +14,7 @@ import pytest
 from app.config import Settings
 from app.events import handle_s3_event
 from app.observability import JsonFormatter, TextFormatter, escape_controls, loggable
+from app.service import DetectionService
 from tests.aws_events import s3_event
 
 FORGED = "2026-12-04 15:00:00,000 INFO app.requests: FORGED LINE"
@@ -72,7 +73,7 @@ def test_an_s3_key_with_a_newline_stays_on_its_line(captured_logs, yolox_model):
     text, _ = captured_logs
     key = "uploads/x\n" + FORGED + "/"  # a folder marker: logged as skipped
     event = s3_event(key.replace("\n", "%0A").replace(" ", "+"))
-    outcome = handle_s3_event(event, yolox_model, Settings(), s3=object())
+    outcome = handle_s3_event(event, DetectionService(Settings(), yolox_model), s3=object())
     assert outcome["records"][0]["code"] == "folder_marker"
     (line,) = text.getvalue().splitlines()
     assert "s3://" in line and "uploads/x\\n2026-12-04" in line

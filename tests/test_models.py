@@ -304,13 +304,13 @@ def test_jobs_and_s3_uploads_pick_the_model(world, demo_jpeg):
 def test_iot_messages_pick_the_model(monkeypatch, app, demo_jpeg):
     use_fake_credentials(monkeypatch)
     frame = small_jpeg(demo_jpeg)
-    service, settings = app.extensions["service"], app.extensions["settings"]
+    service = app.extensions["service"]
     with mock_aws():
         aws.client.cache_clear()
         iot, s3 = make_client("iot-data"), make_client("s3")
         for name in (*NAMES, "nope"):
             message = {"device_id": f"cam-{name}", "image": b64(frame), "model": name}
-            handle_iot_event(message, service, settings, iot=iot, s3=s3)
+            handle_iot_event(message, service, iot=iot, s3=s3)
         bodies = {topic: body for topic, body in published_messages()}
     aws.client.cache_clear()
     for name in NAMES:

@@ -120,13 +120,13 @@ def work_main(args: argparse.Namespace) -> int:
     except DetectionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    model, settings = app.extensions["service"], app.extensions["settings"]
+    service = app.extensions["service"]
     sqs = aws.client("sqs")
     started = time.perf_counter()
     stats = drain(
         sqs,
         args.queue_url,
-        lambda event: handle_sqs_event(event, model, settings),
+        lambda event: handle_sqs_event(event, service),
         batch_size=args.batch_size,
         wait_s=1 if args.once else 20,
         stop_when_empty=args.once,

@@ -15,11 +15,10 @@ from typing import Any
 
 from .. import aws
 from ..config import DEVICE_ID_FIELD, S3_BUCKET_NAME, S3_MAX_KEY_BYTES, Settings
-from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest, PayloadTooLarge
 from ..schemas.detect import DetectParams
 from ..schemas.errors import error_of
-from ..service import DetectionService, service_for
+from ..service import DetectionService
 from . import objects
 from .errors import RetryLater
 from .options import refuse_annotate, trigger_options
@@ -41,16 +40,11 @@ def result_topic(device_id: str, settings: Settings) -> str:
 
 
 def handle_iot_event(
-    event: Any,
-    model: Model | DetectionService | None,
-    settings: Settings,
-    *,
-    iot: Any = None,
-    s3: Any = None,
+    event: Any, service: DetectionService, *, iot: Any = None, s3: Any = None
 ) -> dict:
     """Detect and publish; raise RetryLater (Lambda retries) only on transient AWS failures.
-    model: the app's service (every model by name; a message's "model" picks one), or one."""
-    service = service_for(model, settings)
+    service: the app's (every model by name; a message's "model" picks one)."""
+    settings = service.settings
     service.model()  # no model: fail the invocation (Lambda retries), publish nothing
     iot = iot or aws.client("iot-data", settings.iot_data_endpoint)
     device_id = event.get("device_id") if isinstance(event, Mapping) else None

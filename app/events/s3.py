@@ -21,12 +21,11 @@ from typing import Any
 
 from .. import aws, jobs
 from ..config import Settings
-from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest
 from ..observability import loggable
 from ..schemas.detect import DetectParams
 from ..schemas.errors import error_of
-from ..service import DetectionService, service_for
+from ..service import DetectionService
 from . import objects
 from .errors import RetryLater
 from .inputs import job_of, model_of_key, result_key, skip_reason
@@ -75,29 +74,21 @@ class Worker:
         return self.service.options({**S3_DETECT_FIELDS, "model": name})
 
     @classmethod
-    def start(
-        cls, model: Model | DetectionService | None, settings: Settings, s3: Any, sns: Any = None
-    ) -> Worker:
+    def start(cls, service: DetectionService, s3: Any, sns: Any = None) -> Worker:
         """Check the model and the trigger's options once, before any record: without a model
         nothing can be processed (ModelError), and a bad option fails every record alike.
-        model: the app's service (every model by name), or one model."""
-        service = service_for(model, settings)
+        service: the app's (every model by name; its settings name the buckets and limits)."""
         params = trigger_options(service, S3_DETECT_FIELDS)
         return cls(service, params, s3 or aws.client("s3"), sns)
 
 
 def handle_s3_event(
-    event: dict,
-    model: Model | DetectionService | None,
-    settings: Settings,
-    *,
-    s3: Any = None,
-    sns: Any = None,
+    event: dict, service: DetectionService, *, s3: Any = None, sns: Any = None
 ) -> dict:
     """Process every record; raise RetryLater after the last one if any failed transiently."""
     if not S3Event.matches(event):
         raise InvalidRequest("Not an S3 event notification: no Records from aws:s3.")
-    worker = Worker.start(model, settings, s3, sns)
+    worker = Worker.start(service, s3, sns)
     outcomes = [process_record(record, worker) for record in S3Event(event).records]
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:

@@ -18,8 +18,6 @@ import json
 import logging
 from typing import Any
 
-from ..config import Settings
-from ..detector import Model
 from ..detector.errors import DetectionError, InvalidRequest
 from ..observability import loggable
 from ..service import DetectionService
@@ -31,19 +29,14 @@ log = logging.getLogger(__name__)
 
 
 def handle_sqs_event(
-    event: dict,
-    model: Model | DetectionService | None,
-    settings: Settings,
-    *,
-    s3: Any = None,
-    sns: Any = None,
+    event: dict, service: DetectionService, *, s3: Any = None, sns: Any = None
 ) -> dict:
     """{"batchItemFailures": [{"itemIdentifier": messageId}, ...]} for the messages to retry."""
     if not SqsEvent.matches(event):
         raise InvalidRequest("Not an SQS event: no Records from aws:sqs.")
     messages = SqsEvent(event).messages
     try:
-        worker = Worker.start(model, settings, s3, sns)
+        worker = Worker.start(service, s3, sns)
     except DetectionError as exc:
         # Nothing can be processed: every message comes back later (and, if this lasts, ends
         # in the dead-letter queue rather than being dropped).
