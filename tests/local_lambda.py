@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .aws_events import ACCOUNT_ID
 from .lambda_sandbox import Sandbox
-from .live_server import free_port, serve_in_thread
+from .live_server import free_port, serve_in_thread, stop_process
 from .runtime_api import Invocation, RuntimeApi
 from .serverless_config import FunctionConfig
 
@@ -197,10 +197,4 @@ def _wait_for(ready, process: subprocess.Popen, what: str) -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    stop_process(process)

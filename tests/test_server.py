@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from .conftest import REPO_ROOT, b64, shared_path
-from .live_server import free_port
+from .live_server import free_port, stop_process
 
 # Small enough to test cheaply, above the demo request (its ~431 KB of base64 JPEG in JSON).
 MAX_BODY_BYTES = 500_000
@@ -131,12 +131,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
             _wait_until_healthy(process, base_url + "/health", logs / "stderr.txt")
             yield Server(base_url, process)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process)
 
 
 @pytest.fixture(scope="module")
