@@ -46,6 +46,27 @@ def lambda_body(response: dict) -> dict:
     return json.loads(body)
 
 
+def queue_arn(sqs, url: str) -> str:
+    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return found["Attributes"]["QueueArn"]
+
+
+def notify_queue(s3, sqs, bucket: str, queue_url: str, rules) -> None:
+    """S3 ObjectCreated notifications of bucket to the queue, one filter per rule (a list of
+    (prefix|suffix, value) pairs), as serverless.yml wires the work queue."""
+    configs = [
+        {
+            "QueueArn": queue_arn(sqs, queue_url),
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": n, "Value": v} for n, v in rule]}},
+        }
+        for rule in rules
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs}
+    )
+
+
 def use_fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials and region, and nothing from the developer's own AWS setup."""
     monkeypatch.delenv("AWS_PROFILE", raising=False)

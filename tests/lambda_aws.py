@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 import boto3
 
-from .aws_events import FAKE_ENV, REGION
+from .aws_events import FAKE_ENV, REGION, notify_queue, queue_arn
 from .serverless_config import load_serverless
 
 NOTIFIED = [[("prefix", "uploads/")], [("prefix", "jobs/"), ("suffix", "/image")]]
@@ -48,17 +48,7 @@ class LambdaAws:
         work_queue = load_serverless()["resources"]["Resources"]["WorkQueue"]["Properties"]
         hidden = {"VisibilityTimeout": str(work_queue["VisibilityTimeout"])}
         queue_url = sqs.create_queue(QueueName="WorkQueue", Attributes=hidden)["QueueUrl"]
-        configs = [
-            {
-                "QueueArn": queue_arn(sqs, queue_url),
-                "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": n, "Value": v} for n, v in rule]}},
-            }
-            for rule in NOTIFIED
-        ]
-        s3.put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs}
-        )
+        notify_queue(s3, sqs, bucket, queue_url, NOTIFIED)
         topic_arn = sns.create_topic(Name="JobsTopic")["TopicArn"]
         inbox_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs, inbox_url))
@@ -98,8 +88,3 @@ class LambdaAws:
                 payload = base64.b64decode(body) if entry["body_encoded"] else body.encode()
                 found.append((unquote(path.removeprefix("/topics/")), json.loads(payload)))
         return found
-
-
-def queue_arn(sqs: Any, url: str) -> str:
-    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    return found["Attributes"]["QueueArn"]

@@ -28,7 +28,7 @@ from app.events import handle_sqs_event
 from app.schemas.detect import detection_response, parse_detect_request
 from app.service import DetectionService
 
-from .aws_events import inject_error, make_client, use_fake_credentials
+from .aws_events import inject_error, make_client, notify_queue, queue_arn, use_fake_credentials
 from .conftest import b64, encode_image
 
 BUCKET = "work-bucket"
@@ -78,30 +78,15 @@ def make_world(model, *, max_receive: int = 3, **settings) -> World:
     s3, sqs = make_client("s3"), make_client("sqs")
     s3.create_bucket(Bucket=BUCKET)
     dlq_url = sqs.create_queue(QueueName="work-dlq")["QueueUrl"]
-    dlq_arn = _arn(sqs, dlq_url)
+    dlq_arn = queue_arn(sqs, dlq_url)
     redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}
     # Visibility 0: a message left for re-delivery is visible again at once (no waiting here).
     attributes = {"VisibilityTimeout": "0", "RedrivePolicy": json.dumps(redrive)}
     queue_url = sqs.create_queue(QueueName="work", Attributes=attributes)["QueueUrl"]
     rules = [[("prefix", "uploads/")], [("prefix", "jobs/"), ("suffix", "/image")]]
-    configs = [
-        {
-            "QueueArn": _arn(sqs, queue_url),
-            "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": [{"Name": n, "Value": v} for n, v in rule]}},
-        }
-        for rule in rules
-    ]
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": configs}
-    )
+    notify_queue(s3, sqs, BUCKET, queue_url, rules)
     app = create_app({"jobs_bucket": BUCKET, **settings}, model=model)
     return World(s3, sqs, queue_url, dlq_url, app)
-
-
-def _arn(sqs, url: str) -> str:
-    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    return found["Attributes"]["QueueArn"]
 
 
 def upload(job: dict, data: bytes) -> requests.Response:

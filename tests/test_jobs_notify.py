@@ -23,8 +23,8 @@ from app.events import handle_sqs_event
 from app.jobs import JobKeys, expires_at, finish_job, new_job_id
 from app.service import DetectionService
 
-from .aws_events import inject_error, make_client, record_calls, use_fake_credentials
-from .test_jobs import BUCKET, JOB_OPTIONS, World, _arn, _small_images, make_world, upload
+from .aws_events import inject_error, make_client, queue_arn, record_calls, use_fake_credentials
+from .test_jobs import BUCKET, JOB_OPTIONS, World, _small_images, make_world, upload
 
 BROKEN = b"\xff\xd8\xff\xe0 this is not really a JPEG"
 
@@ -45,7 +45,7 @@ class Notified:
         self.sns.subscribe(
             TopicArn=self.topic_arn,
             Protocol="sqs",
-            Endpoint=_arn(sqs, url),
+            Endpoint=queue_arn(sqs, url),
             Attributes=attributes,
         )
         return url
@@ -84,7 +84,7 @@ def notified_world(model, *, publish: bool = True, **settings) -> Notified:
     topic = {"jobs_topic_arn": topic_arn} if publish else {}
     world = make_world(model, **topic, **settings)
     inbox = world.sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_arn(world.sqs, inbox))
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(world.sqs, inbox))
     return Notified(world, sns, topic_arn, inbox)
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from app.detector.slicing import SlicingOptions
 from app.training.data import make_source, render, repeat_factors, source_views
-from app.training.pixels import build_store
+from app.training.pixels import build_store, store_key
 from app.training.validate import SceneRule, Score, split_by_scene
 from app.tuning.labels import LabelledImage
 from tests.conftest import encode_image
@@ -37,6 +37,15 @@ def test_images_are_decoded_once_and_read_back_exactly(tmp_path):
     assert "reusing 3 decoded images" in said[-1] and again == store
     assert (tmp_path / "px" / "abc.rgb").stat().st_mtime_ns == written  # not decoded again
     assert len(build_store(paths[:2], tmp_path / "px", "abc")) == 2  # another set: rebuilt
+
+
+def test_other_unlabelled_images_make_another_store_key(tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    picture(a, 0)
+    picture(b, 1)
+    assert store_key("d1", []) == "d1"
+    keys = {store_key("d1", [a]), store_key("d1", [b]), store_key("d2", [a]), "d1"}
+    assert len(keys) == 4 and store_key("d1", [a]) == store_key("d1", [a])
 
 
 @pytest.mark.parametrize(

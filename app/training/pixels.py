@@ -5,6 +5,7 @@ holds what is hot, so 3,000 images cost their pixel bytes on disk and little res
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -39,6 +40,16 @@ class PixelStore:
     @property
     def bytes(self) -> int:
         return sum(w * h * 3 for w, h in self.sizes_wh)
+
+
+def store_key(digest: str, extra: list[Path]) -> str:
+    """The key of a store of the labelled images of digest plus the unlabelled extra ones
+    (--distill): the digest alone without them, else it and each extra file's name, size and
+    time, so another set of extra images never reuses a store."""
+    if not extra:
+        return digest
+    ids = "".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in extra)
+    return hashlib.sha256((digest + ids).encode()).hexdigest()[:16]
 
 
 def build_store(paths: list[Path], folder: Path, key: str, say=None) -> PixelStore:

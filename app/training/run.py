@@ -28,7 +28,7 @@ from .export import check_export, metadata, to_onnx
 from .feed import Feeder
 from .graph import LayoutError, YoloxGraph
 from .loop import Plan, State, load_checkpoint, optimizer_for, save_checkpoint, train_epoch
-from .pixels import build_store
+from .pixels import build_store, store_key
 from .settings import choose_settings, geometry_env
 from .validate import Score, score_model
 
@@ -88,7 +88,8 @@ def data_digest(images: list[LabelledImage]) -> str:
 
 def build_plan(job: Job, input_wh, device, base_classes: int, digest: str, say) -> Plan:
     folder = job.pixels_dir or job.out.with_name(job.out.name + ".pixels")
-    store = build_store([im.path for im in job.train] + job.distill, folder, digest, say)
+    key = store_key(digest, job.distill)
+    store = build_store([im.path for im in job.train] + job.distill, folder, key, say)
     sources = []
     for index, image in enumerate(job.train):
         boxes, classes = job.classes.relabel(image)
