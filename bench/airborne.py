@@ -77,6 +77,11 @@ def main() -> int:
     parser.add_argument("--base", type=Path, default=SHARED / "models" / "yolox_nano.onnx")
     args = parser.parse_args()
     images, names = held_out(args.model)
+    if not images:
+        sys.exit(
+            f"{args.model.name} held nothing out of the sample (trained on every frame): run this "
+            "on its validated twin, the same recipe with sessions held out (its card says where)"
+        )
     print(f"{len(images)} held-out images of the airborne sample ({args.model.name}'s record)")
     rows = []
     for label, path, only in (

@@ -123,6 +123,13 @@ def add_train_command(commands) -> None:
         "predictions there are learnt too (distillation), so it forgets less (repeatable)",
     )
     cmd.add_argument(
+        "--settings-from",
+        type=Path,
+        metavar="MODEL",
+        help="with --val-fraction 0: carry the settings that a validated run of the same recipe "
+        "(same classes and --tile) chose on its held-out images",
+    )
+    cmd.add_argument(
         "--skip-bad-labels",
         action="store_true",
         help="leave out labels that fail their checks (counted in one line) instead of stopping",
@@ -148,6 +155,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--workers must be 0 to 256")
     if args.tile is not None and not MIN_TILE_PX <= args.tile <= MAX_TILE_PX:
         raise UsageError(f"--tile must be {MIN_TILE_PX} to {MAX_TILE_PX} px")
+    if args.settings_from and args.val_fraction > 0:
+        raise UsageError(
+            "--settings-from is for a run that holds nothing out (--val-fraction 0); "
+            "a run with held-out images chooses its own settings"
+        )
     if args.scenes:
         try:
             re.compile(args.scenes)
@@ -161,6 +173,7 @@ def prepare(args: argparse.Namespace, command: str, say):
     """The job to run (everything checked before any training starts)."""
     from ..training.classes import plan_classes
     from ..training.run import Job, import_base
+    from ..training.settings import borrowed_settings
     from ..training.validate import SceneRule, split_by_scene
 
     _check(args)
@@ -190,6 +203,10 @@ def prepare(args: argparse.Namespace, command: str, say):
     )
     slicing = SlicingOptions(tile_wh=(args.tile, args.tile)) if args.tile else SlicingOptions()
     workers = args.workers if args.workers is not None else max(0, usable_cpus() - 1)
+    borrowed = None
+    if args.settings_from:
+        names = {im.name for im in labelled}
+        borrowed = borrowed_settings(args.settings_from, classes.names, slicing, names)
     return Job(
         base_path=base_path,
         base=base,
@@ -208,6 +225,7 @@ def prepare(args: argparse.Namespace, command: str, say):
         workers=workers,
         balance=args.balance,
         pixels_dir=args.pixels_dir,
+        borrowed=borrowed,
     )
 
 

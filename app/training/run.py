@@ -57,6 +57,7 @@ class Job:
     workers: int = 0  # processes cutting samples (0: a thread of this process)
     balance: bool = True  # repeat views of rare classes (repeat_factors)
     pixels_dir: Path | None = None  # where decoded images are kept (default: beside out)
+    borrowed: tuple[dict, dict] | None = None  # --settings-from: (settings, record entries)
 
 
 def setup_torch() -> torch.device:
@@ -266,7 +267,14 @@ def _write(job: Job, model, state: State, plan: Plan, record: dict, say) -> dict
     )
     record["export_max_abs_diff"] = check_export(data, best, samples.float())
     recommended = geometry_env(job.slicing)
-    if job.val:
+    if job.borrowed:
+        recommended, chosen = job.borrowed
+        record |= chosen
+        say(
+            f"settings: {recommended}, chosen on {job.borrowed[1]['settings_from']['model']}'s "
+            "held-out images (--settings-from)"
+        )
+    elif job.val:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "best.onnx"
             path.write_bytes(data)

@@ -6,8 +6,10 @@ confidence chosen on them is too high: the model is surest where it has seen the
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
+from ..detector.model import RECOMMENDED_SETTINGS_KEY as RECOMMENDED
 from ..detector.slicing import SlicingOptions
 from .validate import score_model
 
@@ -62,3 +64,61 @@ def choose_settings(
     chosen = dict(best["settings"]) | {"DEFAULT_CONFIDENCE": f"{best['confidence']:g}"}
     say(f"settings: recommending {best['geometry']} ({chosen}), chosen on held-out images")
     return chosen, table
+
+
+class BorrowError(ValueError):
+    """--settings-from names a model whose settings do not fit this run."""
+
+
+def borrowed_settings(
+    path: Path, names: tuple[str, ...], trained: SlicingOptions, image_names: set[str]
+) -> tuple[dict[str, str], dict]:
+    """(recommended_settings, what the record says of them) taken from a validated run of the
+    same recipe: a run with --val-fraction 0 holds nothing out, so the settings it carries are
+    the ones its validated twin chose on held-out images. The twin must have the same classes
+    and trained geometry, and have held out images that are among this run's."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except OSError as exc:
+        raise BorrowError(f"--settings-from {path}: {exc.strerror or exc}") from None
+    except Exception:  # protobuf's DecodeError
+        raise BorrowError(f"--settings-from {path}: not an ONNX model") from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    try:
+        record = json.loads(meta.get("training") or "{}")
+        chosen = json.loads(meta.get(RECOMMENDED) or "{}")
+    except ValueError:
+        record, chosen = {}, {}
+    held = record.get("val_images") or []
+    if not held or "settings_choice" not in record or not chosen:
+        raise BorrowError(
+            f"--settings-from {path.name}: not a validated train run (no held-out images and "
+            "settings chosen on them in its record): train it with --val-fraction above 0 first"
+        )
+    if tuple(record.get("classes") or ()) != tuple(names):
+        raise BorrowError(
+            f"--settings-from {path.name}: classes {', '.join(record.get('classes') or [])}; "
+            f"this run trains {', '.join(names)}"
+        )
+    if record.get("geometry") != geometry_env(trained):
+        raise BorrowError(
+            f"--settings-from {path.name}: trained with {record.get('geometry')}; this run "
+            f"trains {geometry_env(trained)} (give the same --tile)"
+        )
+    strangers = [name for name in held if name not in image_names]
+    if strangers:
+        raise BorrowError(
+            f"--settings-from {path.name}: {len(strangers)} of its {len(held)} held-out images "
+            f"are not among this run's (first: {strangers[0]}): its settings were chosen on "
+            "other data"
+        )
+    provenance = {
+        "model": path.name,
+        "data_digest": record.get("data_digest"),
+        "held_out_images": len(held),
+        "best_epoch": record.get("best_epoch"),
+        "val_ap50": record.get("val_ap50"),
+    }
+    return chosen, {"settings_from": provenance, "settings_choice": record["settings_choice"]}

@@ -1,0 +1,127 @@
+"""`train --val-fraction 0 --settings-from VALIDATED.onnx`: a model trained on every image
+carries the settings its validated twin (same recipe, sessions held out) chose on images it
+never trained on; a twin that does not fit is refused in one line before any training."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+
+import onnx
+import pytest
+
+from app.cli.train import add_train_command, run_train
+from tests.conftest import labelled_subset, shared_path
+
+pytest.importorskip("torch", reason="torch is not installed (scripts/setup.sh --train)")
+
+CLIPS = ("V_BIRD_008", "V_BIRD_020", "V_DRONE_001", "V_DRONE_025")  # four sessions
+
+
+def train(root, out, *extra: str) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser()
+    add_train_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["train", str(root / "images"), "--labels", str(root / "labels"), "--out", str(out),
+         "--base", str(shared_path("models", "yolox_nano.onnx")), "--scenes", r"^V_([A-Z]+)_(\d+)",
+         "--scene-block", "6", "--epochs", "1", "--workers", "0", "--no-progress", *extra]
+    )  # fmt: skip
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run_train(args, stdout, stderr, "small-object-detect train (test)")
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def meta_of(path) -> tuple[dict, dict]:
+    """(training record, recommended_settings) of a model file."""
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    return json.loads(meta["training"]), json.loads(meta["recommended_settings"])
+
+
+@pytest.fixture(scope="module")
+def sky(tmp_path_factory):
+    """4 frames of each of 4 sky clips, and a validated 1-epoch run on them (320 px tiles)."""
+    images = shared_path("data", "airborne-sample", "images")
+    names = [p.name for clip in CLIPS for p in sorted(images.glob(f"{clip}-*.jpg"))[:4]]
+    root = labelled_subset("airborne-sample", names, tmp_path_factory.mktemp("sky"), classes=True)
+    validated = root / "validated.onnx"
+    code, _, stderr = train(root, validated, "--val-fraction", "0.25", "--tile", "320")
+    assert code == 0, stderr
+    return root, validated
+
+
+def test_a_model_trained_on_everything_carries_its_twins_held_out_settings(sky, tmp_path):
+    root, validated = sky
+    twin_record, twin_settings = meta_of(validated)
+    assert twin_record["val_images"] and "DEFAULT_CONFIDENCE" in twin_settings
+    out = tmp_path / "all.onnx"
+    code, said, stderr = train(
+        root, out, "--val-fraction", "0", "--tile", "320", "--settings-from", str(validated)
+    )
+    assert code == 0, stderr
+    record, settings = meta_of(out)
+    assert len(record["trained_on"]) == 16 and record["val_images"] == []
+    assert settings == twin_settings
+    assert record["settings_choice"] == twin_record["settings_choice"]
+    assert record["settings_from"] == {
+        "model": "validated.onnx",
+        "data_digest": twin_record["data_digest"],
+        "held_out_images": len(twin_record["val_images"]),
+        "best_epoch": 1,
+        "val_ap50": twin_record["val_ap50"],
+    }
+    assert "chosen on validated.onnx's held-out images" in said
+    # A run that already ended takes them without training again (--resume, budget spent).
+    plain = tmp_path / "plain.onnx"
+    assert train(root, plain, "--val-fraction", "0", "--tile", "320")[0] == 0
+    assert "DEFAULT_CONFIDENCE" not in meta_of(plain)[1]  # nothing held out: geometry only
+    code, said, stderr = train(
+        root, plain, "--val-fraction", "0", "--tile", "320", "--resume",
+        "--settings-from", str(validated),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "resuming after epoch 1" in said and "epoch 2" not in said
+    record, settings = meta_of(plain)
+    assert settings == twin_settings and len(record["history"]) == 1
+
+
+def not_onnx(root, tmp_path):
+    path = tmp_path / "notes.onnx"
+    path.write_text("not a model")
+    return path
+
+
+REFUSALS = [
+    # (what is wrong, the extra arguments, a piece of the one-line error)
+    ("a run that holds images out", ("--val-fraction", "0.25", "--tile", "320"),
+     "--settings-from is for a run that holds nothing out"),
+    ("another tile size", ("--val-fraction", "0", "--tile", "256"), "give the same --tile"),
+    ("other classes", ("--val-fraction", "0", "--tile", "320", "--classes", "flyer=bird+drone"),
+     "this run trains flyer"),
+    ("other images", ("--val-fraction", "0", "--tile", "320"), "not among this run's"),
+    ("a model without held-out images", ("--val-fraction", "0", "--tile", "320"),
+     "not a validated train run"),
+    ("no such file", ("--val-fraction", "0", "--tile", "320"), "No such file"),
+    ("not an ONNX file", ("--val-fraction", "0", "--tile", "320"), "not an ONNX model"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "extra", "message"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_a_twin_that_does_not_fit_is_refused_before_training(sky, tmp_path, case, extra, message):
+    root, validated = sky
+    twin = validated
+    if case == "other images":  # the same frames but one held-out frame left out of this run
+        held = meta_of(validated)[0]["val_images"]
+        names = [p.name for p in (root / "images").iterdir() if p.name != held[0]]
+        root = labelled_subset("airborne-sample", names, tmp_path / "fewer", classes=True)
+    elif case == "a model without held-out images":
+        twin = shared_path("models", "yolox_nano.onnx")
+    elif case == "no such file":
+        twin = tmp_path / "missing.onnx"
+    elif case == "not an ONNX file":
+        twin = not_onnx(root, tmp_path)
+    out = tmp_path / "refused.onnx"
+    code, said, stderr = train(root, out, *extra, "--settings-from", str(twin))
+    assert code == 2 and message in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert not out.exists() and "epoch" not in said
