@@ -71,6 +71,9 @@ def test_a_model_trained_on_everything_carries_its_twins_held_out_settings(sky, 
         "val_ap50": twin_record["val_ap50"],
     }
     assert "chosen on validated.onnx's held-out images" in said
+    assert [row["val_ap50"] for row in record["history"]] == [None]  # nothing to score on
+    assert "epoch 1: loss" in said and "nothing held out" in said
+    assert "last epoch 1 (nothing held out)" in said
     # A run that already ended takes them without training again (--resume, budget spent).
     plain = tmp_path / "plain.onnx"
     assert train(root, plain, "--val-fraction", "0", "--tile", "320")[0] == 0

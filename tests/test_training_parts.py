@@ -3,6 +3,8 @@ planning, the scene split, and the export against the torch model."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -151,6 +153,27 @@ def test_export_computes_what_the_torch_model_does(base_graph, tmp_path):
     info = load_model(tmp_path / "m.onnx").info
     assert info.dynamic_batch and info.class_names == ("car", "truck")
     assert info.layout.name == "yolox" and info.output_shape == (1, 3549, 7)
+
+
+def refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+@pytest.mark.parametrize(
+    ("record", "written"),
+    [
+        ({"val_ap50": None}, {"val_ap50": None}),  # an unscored epoch as train writes it now
+        ({"history": [{"val_ap50": float("nan")}]}, {"history": [{"val_ap50": None}]}),  # older
+        ({"x": [1.5, float("inf"), -float("inf")]}, {"x": [1.5, None, None]}),
+        ({"t": (0.25, {"k": float("nan")})}, {"t": [0.25, {"k": None}]}),
+        ({"n": 3, "s": "NaN"}, {"n": 3, "s": "NaN"}),  # a string is a string
+    ],
+)
+def test_the_training_record_is_strict_json(record, written):
+    from app.training.export import metadata
+
+    raw = metadata(("car",), (416, 416), record)["training"]
+    assert json.loads(raw, parse_constant=refuse) == written  # JSON.parse and jq would read it
 
 
 @pytest.fixture

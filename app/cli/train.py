@@ -260,8 +260,13 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, command:
         job, lambda epochs, done, left_s: Progress(epochs, done, left_s, show=show), say
     )
     elapsed = time.perf_counter() - started
+    kept = (
+        f"best epoch {record['best_epoch']} (val AP50 {record['val_ap50']})"
+        if record["val_ap50"] is not None
+        else f"last epoch {record['best_epoch']} (nothing held out)"
+    )
     say(
-        f"Wrote {args.out}: best epoch {record['best_epoch']} (val AP50 {record['val_ap50']}), "
+        f"Wrote {args.out}: {kept}, "
         f"{record['epochs']} epochs, took {int(elapsed // 60)} min {elapsed % 60:.0f} s. "
         f"Serve it: MODEL_PATH={args.out} small-object-detect serve"
     )

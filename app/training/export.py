@@ -25,12 +25,24 @@ class ExportMismatch(RuntimeError):
 
 def metadata(names: tuple[str, ...], input_wh: tuple[int, int], training: dict) -> dict:
     """names as Ultralytics writes them ({0: 'car'}, read by detector/labels.py), imgsz as
-    [height, width], and the training record as JSON."""
+    [height, width], and the training record as strict JSON (a NaN, as an older checkpoint's
+    unscored epochs hold, becomes null: JSON.parse and jq refuse NaN)."""
     return {
         "names": repr(dict(enumerate(names))),
         "imgsz": json.dumps([input_wh[1], input_wh[0]]),
-        "training": json.dumps(training, sort_keys=True),
+        "training": json.dumps(_finite(training), sort_keys=True, allow_nan=False),
     }
+
+
+def _finite(value):
+    """value with every NaN or infinite float, at any depth, replaced by None."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def to_onnx(base: onnx.ModelProto, model: YoloxGraph, meta: dict[str, str]) -> bytes:

@@ -194,8 +194,10 @@ def run_training(job: Job, progress, say) -> dict:
 def epoch_line(row: dict) -> str:
     """One line per epoch: loss, AP50 (mean of classes, then each), the data-wait share."""
     classes = ", ".join(f"{k} {v}" for k, v in (row.get("val_ap50_classes") or {}).items())
+    ap = row.get("val_ap50")
+    scored = "nothing held out" if ap is None or ap != ap else f"val AP50 {ap}"
     return (
-        f"epoch {row['epoch']}: loss {row['loss']:.3f}, val AP50 {row['val_ap50']}"
+        f"epoch {row['epoch']}: loss {row['loss']:.3f}, {scored}"
         + (f" ({classes})" if classes else "")
         + f", waited for data {row.get('data_wait', 0):.0%}, {row['minutes']:.1f} min"
     )
@@ -210,7 +212,7 @@ def _end_epoch(run: _Run, loss: float, score: Score | None, wait: float) -> None
         {
             "epoch": state.epoch,
             "loss": round(loss, 4),
-            "val_ap50": round(ap, 4),
+            "val_ap50": round(ap, 4) if score else None,
             "val_ap50_agnostic": round(score.ap50, 4) if score else None,
             "val_ap50_classes": (
                 {k: round(v, 4) for k, v in score.per_class.items()} if score else None
