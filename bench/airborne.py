@@ -10,7 +10,9 @@ validated twin its settings came from and stops.
 
 The COCO model (YOLOX-Nano) answers for its airplane and bird classes only: it has no drone
 or helicopter class, so it scores 0 there by construction. AP50 is tune's (COCO-style,
-101-point), class-aware: a bird found as a drone is a miss.
+101-point), class-aware: a bird found as a drone is a miss. A last table says what the sky
+model names each held-out object at its default confidence (a drone, another class, or
+missed): where a low AP comes from.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ import onnx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
+from app.config import Settings
 from app.tuning.ap import ImageMatches, average_precision, match_image
+from app.tuning.confusion import MISSED, confusion, names_given
 from app.tuning.labels import class_names, load_labels
 from bench._common import print_table, require
 
@@ -51,32 +55,51 @@ def held_out(record: dict):
     return [im for im in labelled if im.name in names], class_names(folder / "labels")
 
 
-def per_class_ap50(model_path: Path, images, names: dict[int, str], only=None):
-    """({class: AP50}, seconds per image) of POST /detect answers for these images."""
+def answers(model_path: Path, images, only=None):
+    """([(xyxy, scores, labels)] per image, seconds per image) of POST /detect at 0.001."""
     client = create_app({"model_path": model_path}).test_client()
-    matches: dict[str, list[ImageMatches]] = {c: [] for c in CLASSES}
     payload = {"confidence": 0.001} | ({"classes": list(only)} if only else {})
+    found_per_image = []
     started = time.perf_counter()
     for image in images:
         body = {"image": base64.b64encode(image.path.read_bytes()).decode()} | payload
-        answer = client.post("/detect", json=body).get_json()
-        found = answer["detections"]
+        found = client.post("/detect", json=body).get_json()["detections"]
         xyxy = np.array([[d["box"][k] for k in ("x1", "y1", "x2", "y2")] for d in found])
         scores = np.array([d["confidence"] for d in found])
         labels = np.array([d["label"] for d in found])
+        found_per_image.append((xyxy.reshape(-1, 4), scores, labels))
+    return found_per_image, (time.perf_counter() - started) / max(1, len(images))
+
+
+def per_class_ap50(found_per_image, images, names: dict[int, str]) -> dict[str, float]:
+    matches: dict[str, list[ImageMatches]] = {c: [] for c in CLASSES}
+    for (xyxy, scores, labels), image in zip(found_per_image, images, strict=True):
         truth_labels = np.array([names[int(c)] for c in image.truth_class])
         for c in CLASSES:
             mine = labels == c
-            matches[c].append(
-                match_image(
-                    xyxy.reshape(-1, 4)[mine],
-                    scores[mine],
-                    image.truth_xyxy[truth_labels == c],
-                    max_dets=300,
-                )
-            )
-    seconds = (time.perf_counter() - started) / max(1, len(images))
-    return {c: average_precision(m) for c, m in matches.items()}, seconds
+            truth = image.truth_xyxy[truth_labels == c]
+            matches[c].append(match_image(xyxy[mine], scores[mine], truth, max_dets=300))
+    return {c: average_precision(m) for c, m in matches.items()}
+
+
+def default_confidence(model_path: Path) -> float:
+    meta = {p.key: p.value for p in onnx.load(str(model_path)).metadata_props}
+    settings = json.loads(meta.get("recommended_settings") or "{}")
+    return float(settings.get("DEFAULT_CONFIDENCE", Settings().default_confidence))
+
+
+def print_confusion(found_per_image, images, names: dict[int, str], confidence: float) -> None:
+    """What each held-out object is named at the model's default confidence."""
+    pairs = []
+    for (xyxy, scores, labels), image in zip(found_per_image, images, strict=True):
+        kept = scores >= confidence
+        given = names_given(xyxy[kept], scores[kept], labels[kept], image.truth_xyxy)
+        pairs += [(names[int(c)], g) for c, g in zip(image.truth_class, given, strict=True)]
+    table = confusion(pairs)
+    columns = [*CLASSES, MISSED]
+    rows = [[c, *(str(table.get(c, {}).get(g, 0)) for g in columns)] for c in CLASSES]
+    title = f"held-out objects by the name given at confidence {confidence:g} (IoU >= 0.5)"
+    print_table(title, ["labelled", *(f"as {g}" for g in CLASSES), MISSED], rows)
 
 
 def main() -> int:
@@ -99,13 +122,15 @@ def main() -> int:
         (f"COCO {args.base.name} (airplane, bird)", args.base, ("airplane", "bird")),
         (args.model.name, args.model, None),
     ):
-        ap, seconds = per_class_ap50(path, images, names, only)
+        found, seconds = answers(path, images, only)
+        ap = per_class_ap50(found, images, names)
         mean = float(np.nanmean([ap[c] for c in CLASSES]))
         rows.append(
             [label, *(f"{ap[c]:.3f}" for c in CLASSES), f"{mean:.3f}", f"{1000 * seconds:.0f}"]
         )
     title = "AP50 per class through POST /detect (each model's own settings)"
     print_table(title, ["model", *CLASSES, "mean AP50", "ms/image"], rows)
+    print_confusion(found, images, names, default_confidence(args.model))
     return 0
 
 

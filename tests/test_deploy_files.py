@@ -230,6 +230,21 @@ def test_the_shipped_airborne_model_took_its_settings_from_held_out_sessions():
     assert chosen and json.loads(meta["recommended_settings"])
 
 
+def refuse_constant(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+@pytest.mark.parametrize("name", ["aerial-vehicles", "airborne"])
+def test_a_shipped_model_s_training_record_is_strict_json(name):
+    """JSON.parse and jq refuse NaN: a record a browser or a shell script reads has none."""
+    import onnxruntime as ort
+
+    path = REPO_ROOT / "model" / f"{name}.onnx"
+    meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+    record = json.loads(meta["training"], parse_constant=refuse_constant)
+    assert record["history"] and record["classes"]
+
+
 def handler_functions() -> set[str]:
     tree = ast.parse((REPO_ROOT / "handler.py").read_text(encoding="utf-8"))
     return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}

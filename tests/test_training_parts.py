@@ -176,6 +176,30 @@ def test_the_training_record_is_strict_json(record, written):
     assert json.loads(raw, parse_constant=refuse) == written  # JSON.parse and jq would read it
 
 
+MIN = 60.0
+
+
+@pytest.mark.parametrize(
+    ("epochs_done", "elapsed_s", "reserve_s", "budget_s", "another"),
+    [
+        (0, 0.0, 0.0, 5 * MIN, True),  # a fresh run always starts
+        (2, 18 * MIN, 1 * MIN, 85 * MIN, True),  # plenty left
+        (9, 81.5 * MIN, 1 * MIN, 85 * MIN, True),  # 2.5 min left of 9-min epochs: a short one
+        (8, 84.9 * MIN, 0.0, 85 * MIN, False),  # 6 s left (a budget-ended run, --resume)
+        (8, 83.9 * MIN, 1.05 * MIN, 85 * MIN, False),  # the scoring reserve eats what is left
+        (3, 5 * MIN, 0.0, 5 * MIN, False),  # the budget is spent
+        (40, 10 * MIN, 0.0, 90 * MIN, True),  # --epochs is checked by the caller, not here
+    ],
+)
+def test_an_epoch_starts_only_with_time_for_it(
+    epochs_done, elapsed_s, reserve_s, budget_s, another
+):
+    from app.training.loop import State, time_for_another_epoch
+
+    state = State(epoch=epochs_done, elapsed_s=elapsed_s, reserve_s=reserve_s)
+    assert time_for_another_epoch(state, budget_s) is another
+
+
 @pytest.fixture
 def base_graph():
     import onnx

@@ -26,6 +26,7 @@ MAX_GRAD_NORM = 10.0
 EMA_DECAY = 0.995
 EMA_RAMP_STEPS = 100
 DISTILL_SHARE = 0.25  # of an epoch's samples, views of the --distill images
+MIN_EPOCH_SHARE = 0.05  # an epoch starts only with this share of a mean epoch's time left
 
 
 @dataclass
@@ -35,6 +36,7 @@ class State:
     epoch: int = 0
     step: int = 0
     elapsed_s: float = 0.0
+    reserve_s: float = 0.0  # budget kept back for scoring an epoch: the last scoring's time
     best_ap: float = -1.0
     best_epoch: int = 0
     history: list = field(default_factory=list)  # per epoch: {epoch, loss, val_ap50, ...}
@@ -55,6 +57,15 @@ def load_checkpoint(path: Path, model, device: torch.device) -> State:
     model.load_state_dict(saved["model"])
     known = {f.name for f in dataclasses.fields(State)}
     return State(**{k: v for k, v in saved["state"].items() if k in known})
+
+
+def time_for_another_epoch(state: State, budget_s: float) -> bool:
+    """Whether the budget leaves room for another epoch: more than MIN_EPOCH_SHARE of a mean
+    epoch's time after the reserve for scoring it. A resumed run that its budget ended
+    starts no epoch of a few seconds."""
+    left_s = budget_s - state.elapsed_s - state.reserve_s
+    mean_epoch_s = state.elapsed_s / state.epoch if state.epoch else 0.0
+    return left_s > MIN_EPOCH_SHARE * mean_epoch_s
 
 
 def optimizer_for(model) -> torch.optim.Optimizer:

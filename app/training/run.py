@@ -27,7 +27,15 @@ from .data import has_boxes, make_source, render, repeat_factors, source_views, 
 from .export import check_export, metadata, to_onnx
 from .feed import Feeder
 from .graph import LayoutError, YoloxGraph
-from .loop import Plan, State, load_checkpoint, optimizer_for, save_checkpoint, train_epoch
+from .loop import (
+    Plan,
+    State,
+    load_checkpoint,
+    optimizer_for,
+    save_checkpoint,
+    time_for_another_epoch,
+    train_epoch,
+)
 from .pixels import build_store, store_key
 from .settings import choose_settings, geometry_env
 from .validate import Score, score_model
@@ -172,16 +180,15 @@ def run_training(job: Job, progress, say) -> dict:
     feeder = Feeder(run.plan.sources, run.plan.input_wh, job.workers)
     try:
         bar = progress(job.epochs, state.epoch, job.budget_s - state.elapsed_s)
-        reserve_s = 0.0  # kept for scoring the last epoch: the last scoring's time
-        while state.epoch < job.epochs and state.elapsed_s < job.budget_s - reserve_s:
-            deadline_s = job.budget_s - reserve_s
+        while state.epoch < job.epochs and time_for_another_epoch(state, job.budget_s):
+            deadline_s = job.budget_s - state.reserve_s
             loss, wait = train_epoch(
                 run.model, run.optimizer, run.plan, state, rng, deadline_s, bar.step, feeder
             )
             started = time.perf_counter()
             score = _score(run, state.ema) if job.val else None
-            reserve_s = time.perf_counter() - started + 5.0
-            state.elapsed_s += reserve_s - 5.0
+            state.reserve_s = time.perf_counter() - started + 5.0
+            state.elapsed_s += state.reserve_s - 5.0
             _end_epoch(run, loss, score, wait)
             say(epoch_line(state.history[-1]))
             bar.epoch_done(state.epoch, loss, score.mean_ap50 if score else float("nan"))
