@@ -27,6 +27,26 @@ class ImageMatches:
     labelled: int
 
 
+def greedy_match(boxes: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """For (M, 4) detections, best first, and (G, 4) labelled boxes (xyxy image px): the index
+    of the labelled box each detection takes, or -1. Each detection in turn takes the still
+    unmatched box it overlaps most, if that IoU is at least 0.5 (ties: the later box, as
+    pycocotools)."""
+    matched = np.full(len(boxes), -1)
+    if not len(truth) or not len(boxes):
+        return matched
+    ious = overlap(boxes[:, None, :], truth[None, :, :])
+    taken = np.zeros(len(truth), bool)
+    # Only detections that reach 0.5 with some box can match: the rest are false positives.
+    for d in np.flatnonzero(ious.max(axis=1) >= IOU_THRESHOLD):
+        row = np.where(taken, -1.0, ious[d])
+        best = len(row) - 1 - int(np.argmax(row[::-1]))  # the last of equal maxima
+        if row[best] >= IOU_THRESHOLD:
+            taken[best] = True
+            matched[d] = best
+    return matched
+
+
 def match_image(
     xyxy: np.ndarray, scores: np.ndarray, truth_xyxy: np.ndarray, *, max_dets: int = 100
 ) -> ImageMatches:
@@ -39,16 +59,7 @@ def match_image(
     order = np.argsort(-np.asarray(scores, np.float64), kind="mergesort")[:max_dets]
     boxes = np.asarray(xyxy, np.float64)[order]
     truth = np.asarray(truth_xyxy, np.float64).reshape(-1, 4)
-    hit = np.zeros(len(order), bool)
-    if len(truth) and len(order):
-        ious = overlap(boxes[:, None, :], truth[None, :, :])
-        taken = np.zeros(len(truth), bool)
-        # Only detections that reach 0.5 with some box can match: the rest are false positives.
-        for d in np.flatnonzero(ious.max(axis=1) >= IOU_THRESHOLD):
-            row = np.where(taken, -1.0, ious[d])
-            best = len(row) - 1 - int(np.argmax(row[::-1]))  # the last of equal maxima
-            if row[best] >= IOU_THRESHOLD:
-                taken[best] = hit[d] = True
+    hit = greedy_match(boxes, truth) >= 0
     # pycocotools ignores unmatched detections of area outside [0, 1e10] (inverted boxes).
     signed_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     counted = hit | ((signed_area >= 0) & (signed_area <= 1e10))

@@ -11,8 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..detector.nms import overlap
-from .ap import IOU_THRESHOLD
+from .ap import greedy_match
 
 MISSED = "missed"
 
@@ -21,19 +20,12 @@ def names_given(xyxy: np.ndarray, scores: np.ndarray, labels, truth_xyxy: np.nda
     """For each of the (G, 4) labelled boxes (xyxy image px), the label of the detection that
     matched it, or MISSED. Detections: (M, 4) xyxy image px, (M,) scores, M labels."""
     truth = np.asarray(truth_xyxy, np.float64).reshape(-1, 4)
-    named = [MISSED] * len(truth)
-    if not len(truth) or not len(scores):
-        return named
     order = np.argsort(-np.asarray(scores, np.float64), kind="mergesort")
     boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)[order]
-    ious = overlap(boxes[:, None, :], truth[None, :, :])
-    taken = np.zeros(len(truth), bool)
-    for rank, d in enumerate(order):
-        row = np.where(taken, -1.0, ious[rank])
-        best = int(np.argmax(row))
-        if row[best] >= IOU_THRESHOLD:
-            taken[best] = True
-            named[best] = str(labels[d])
+    named = [MISSED] * len(truth)
+    for d, box in zip(order, greedy_match(boxes, truth), strict=True):
+        if box >= 0:
+            named[box] = str(labels[d])
     return named
 
 
