@@ -127,7 +127,7 @@ def add_train_command(commands) -> None:
         type=Path,
         metavar="MODEL",
         help="with --val-fraction 0: carry the settings that a validated run of the same recipe "
-        "(same classes and --tile) chose on its held-out images",
+        "(same classes, --tile, --base and class balance) chose on its held-out images",
     )
     cmd.add_argument(
         "--skip-bad-labels",
@@ -206,7 +206,10 @@ def prepare(args: argparse.Namespace, command: str, say):
     borrowed = None
     if args.settings_from:
         names = {im.name for im in labelled}
-        borrowed = borrowed_settings(args.settings_from, classes.names, slicing, names)
+        borrowed = borrowed_settings(
+            args.settings_from, classes.names, slicing, names,
+            base_name=base_path.name, balance=args.balance,
+        )  # fmt: skip
     return Job(
         base_path=base_path,
         base=base,

@@ -70,13 +70,36 @@ class BorrowError(ValueError):
     """--settings-from names a model whose settings do not fit this run."""
 
 
+def recipe_mismatch(record: dict, base_name: str, balance: bool) -> str | None:
+    """What differs between the twin's record and this run, in the words of the flags."""
+    if record.get("base", base_name) != base_name:
+        return (
+            f"fine-tuned {record['base']}; this run fine-tunes {base_name} (give the same --base)"
+        )
+    if record.get("class_balance", balance) != balance:
+        said = {True: "on", False: "off"}
+        return (
+            f"trained with class balance {said[record['class_balance']]}; this run has it "
+            f"{said[balance]} (give --no-balance to both or neither)"
+        )
+    return None
+
+
 def borrowed_settings(
-    path: Path, names: tuple[str, ...], trained: SlicingOptions, image_names: set[str]
+    path: Path,
+    names: tuple[str, ...],
+    trained: SlicingOptions,
+    image_names: set[str],
+    *,
+    base_name: str,
+    balance: bool,
 ) -> tuple[dict[str, str], dict]:
     """(recommended_settings, what the record says of them) taken from a validated run of the
     same recipe: a run with --val-fraction 0 holds nothing out, so the settings it carries are
-    the ones its validated twin chose on held-out images. The twin must have the same classes
-    and trained geometry, and have held out images that are among this run's."""
+    the ones its validated twin chose on held-out images. The twin must have the same classes,
+    base model (by file name), class balance (on with two classes or more) and trained
+    geometry, and have held out images that are among this run's. Records older than a field
+    are not checked on it."""
     import onnx
 
     try:
@@ -107,6 +130,9 @@ def borrowed_settings(
             f"--settings-from {path.name}: trained with {record.get('geometry')}; this run "
             f"trains {geometry_env(trained)} (give the same --tile)"
         )
+    mismatch = recipe_mismatch(record, base_name, balance and len(names) > 1)
+    if mismatch:
+        raise BorrowError(f"--settings-from {path.name}: {mismatch}")
     strangers = [name for name in held if name not in image_names]
     if strangers:
         raise BorrowError(
