@@ -154,7 +154,7 @@ RECIPES = [
 @pytest.mark.parametrize(("record", "base", "balance", "refusal"), RECIPES)
 def test_the_twin_must_share_the_base_and_the_class_balance(record, base, balance, refusal):
     """The sky fixture's twin trains one class (its record: balance off, as with one class it
-    always is), so the balance rows are checked here, on records; the CLI case is above."""
+    always is), so the balance rows are checked here, on records; the base has a CLI case above."""
     said = recipe_mismatch(record, base, balance)
     if refusal is None:
         assert said is None

@@ -37,7 +37,7 @@ from .loop import (
     train_epoch,
 )
 from .pixels import build_store, store_key
-from .settings import choose_settings, geometry_env
+from .settings import balances, choose_settings, geometry_env
 from .validate import Score, score_model
 
 BATCH = 16
@@ -106,7 +106,7 @@ def build_plan(job: Job, input_wh, device, base_classes: int, digest: str, say) 
     views = [v for i, s in enumerate(sources) for v in source_views(i, s, input_wh, job.slicing)]
     positive = [has_boxes(v, sources[v.source]) for v in views]
     plan = Plan(sources, views, positive, input_wh, job.epochs, job.budget_s, BATCH, device)
-    if job.balance and len(job.classes.names) > 1:
+    if balances(job.balance, job.classes.names):
         held = [
             view_classes(v, sources[v.source]) for v, p in zip(views, positive, strict=True) if p
         ]

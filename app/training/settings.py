@@ -70,6 +70,11 @@ class BorrowError(ValueError):
     """--settings-from names a model whose settings do not fit this run."""
 
 
+def balances(balance: bool, names: tuple[str, ...]) -> bool:
+    """Whether a run repeats rare classes' views: asked for, and two classes or more to weigh."""
+    return balance and len(names) > 1
+
+
 def recipe_mismatch(record: dict, base_name: str, balance: bool) -> str | None:
     """What differs between the twin's record and this run, in the words of the flags."""
     if record.get("base", base_name) != base_name:
@@ -97,7 +102,7 @@ def borrowed_settings(
     """(recommended_settings, what the record says of them) taken from a validated run of the
     same recipe: a run with --val-fraction 0 holds nothing out, so the settings it carries are
     the ones its validated twin chose on held-out images. The twin must have the same classes,
-    base model (by file name), class balance (on with two classes or more) and trained
+    base model (by file name), class balance (`balances`) and trained
     geometry, and have held out images that are among this run's. Records older than a field
     are not checked on it."""
     import onnx
@@ -130,7 +135,7 @@ def borrowed_settings(
             f"--settings-from {path.name}: trained with {record.get('geometry')}; this run "
             f"trains {geometry_env(trained)} (give the same --tile)"
         )
-    mismatch = recipe_mismatch(record, base_name, balance and len(names) > 1)
+    mismatch = recipe_mismatch(record, base_name, balances(balance, names))
     if mismatch:
         raise BorrowError(f"--settings-from {path.name}: {mismatch}")
     strangers = [name for name in held if name not in image_names]
