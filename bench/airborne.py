@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
 from app.config import Settings
+from app.detector.nms import overlap
 from app.tuning.ap import ImageMatches, average_precision, match_image
 from app.tuning.confusion import MISSED, confusion, names_given
 from app.tuning.labels import class_names, load_labels
@@ -82,9 +83,14 @@ def per_class_ap50(found_per_image, images, names: dict[int, str]) -> dict[str, 
     return {c: average_precision(m) for c, m in matches.items()}
 
 
-def default_confidence(model_path: Path) -> float:
+def recommended(model_path: Path) -> dict[str, str]:
+    """The model's recommended_settings (the environment lines the server applies)."""
     meta = {p.key: p.value for p in onnx.load(str(model_path)).metadata_props}
-    settings = json.loads(meta.get("recommended_settings") or "{}")
+    return json.loads(meta.get("recommended_settings") or "{}")
+
+
+def default_confidence(model_path: Path) -> float:
+    settings = recommended(model_path)
     return float(settings.get("DEFAULT_CONFIDENCE", Settings().default_confidence))
 
 
@@ -100,6 +106,30 @@ def print_confusion(found_per_image, images, names: dict[int, str], confidence: 
     rows = [[c, *(str(table.get(c, {}).get(g, 0)) for g in columns)] for c in CLASSES]
     title = f"held-out objects by the name given at confidence {confidence:g} (IoU >= 0.5)"
     print_table(title, ["labelled", *(f"as {g}" for g in CLASSES), MISSED], rows)
+    print_names_per_object(found_per_image, images, names, confidence)
+
+
+def print_names_per_object(found_per_image, images, names: dict[int, str], confidence: float):
+    """How many held-out objects are answered under more than one name (boxes of IoU >= 0.5
+    with it, at the default confidence): the price of a merge per class, where two tiles that
+    name one object differently both stay; and how often the right name is among them when the
+    surest box's name is wrong."""
+    objects = several = rescued = 0
+    for (xyxy, scores, labels), image in zip(found_per_image, images, strict=True):
+        kept = scores >= confidence
+        near = overlap(image.truth_xyxy[:, None], xyxy[kept][None]) >= 0.5  # (G, M)
+        for truth_class, hits in zip(image.truth_class, near, strict=True):
+            objects += 1
+            given = labels[kept][hits]
+            if len(set(given)) > 1:
+                several += 1
+                best = given[np.argmax(scores[kept][hits])]
+                rescued += best != names[int(truth_class)] and names[int(truth_class)] in given
+    print(
+        f"\n{several} of {objects} held-out objects answered under more than one name at "
+        f"confidence {confidence:g}; for {rescued} of them the surest name is wrong and the "
+        "right one is among the others"
+    )
 
 
 def main() -> int:

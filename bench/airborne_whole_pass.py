@@ -2,12 +2,14 @@
 idea the airborne card rejects: helicopters score best on the whole frame, the other classes
 with tiles alone. Each held-out frame (the training record's) is run once as tiles alone and
 once whole (confidence 0.001); the whole frame's boxes with a shorter side of at least
-MIN_SIDE px are merged in as the server merges views (class-agnostic NMS at IoU 0.5), and AP50
-is scored per class as bench/airborne.py scores it. Last, the median shorter side of each
+MIN_SIDE px are merged in as the server merges views (NMS at IoU 0.5, across classes or per
+class as the model's recommended settings say), and AP50 is scored per class as
+bench/airborne.py scores it. Last, the median shorter side of each
 class's held-out labels: a size gate can only tell classes apart that differ in size.
 
-    git show 268397e:model/airborne.onnx > airborne-validated.onnx
     .venv/bin/python bench/airborne_whole_pass.py airborne-validated.onnx   # about a minute
+
+(airborne-validated.onnx: the shipped model's twin, made as its card says.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from app.detector.postprocess import DetectOptions
 from app.detector.preprocess import open_image, to_rgb_image
 from app.detector.slicing import SlicingOptions
 from bench._common import print_table
-from bench.airborne import CLASSES, held_out, per_class_ap50, training_record
+from bench.airborne import CLASSES, held_out, per_class_ap50, recommended, training_record
 
 MIN_SIDES_PX = (0, 16, 24, 32, 48, 64, 96, 128)
 
@@ -37,7 +39,9 @@ def shorter_side_px(found: Detections) -> np.ndarray:
     return np.minimum(found.xyxy[:, 2] - found.xyxy[:, 0], found.xyxy[:, 3] - found.xyxy[:, 1])
 
 
-def merged(tiles: Detections, whole: Detections, min_side_px: float | None) -> Detections:
+def merged(
+    tiles: Detections, whole: Detections, min_side_px: float | None, *, class_agnostic: bool
+) -> Detections:
     """Tiles' boxes, plus the whole frame's of at least min_side_px (None: none of them)."""
     if min_side_px is None:
         return tiles
@@ -47,7 +51,7 @@ def merged(tiles: Detections, whole: Detections, min_side_px: float | None) -> D
         np.concatenate([tiles.confidence, large.confidence]),
         np.concatenate([tiles.class_id, large.class_id]),
     )
-    return merge_detections(both, class_agnostic=True, max_keep=300)
+    return merge_detections(both, class_agnostic=class_agnostic, max_keep=300)
 
 
 def main() -> int:
@@ -59,7 +63,10 @@ def main() -> int:
     if not images:
         raise SystemExit(f"{args.model.name} held nothing out: give its validated twin")
     model = load_model(args.model)
-    tiled = SlicingOptions(tile_wh=(args.tile, args.tile), whole_image=False)
+    agnostic = recommended(args.model).get("SLICING_CLASS_AGNOSTIC", "true") != "false"
+    tiled = SlicingOptions(
+        tile_wh=(args.tile, args.tile), whole_image=False, class_agnostic=agnostic
+    )
     views = []
     for image in images:
         pixels = np.asarray(
@@ -73,14 +80,15 @@ def main() -> int:
     for min_side_px in (None, *MIN_SIDES_PX):
         found = []
         for tiles, whole in views:
-            kept = merged(tiles, whole, min_side_px)
+            kept = merged(tiles, whole, min_side_px, class_agnostic=agnostic)
             labels = np.array([class_names[int(c)] for c in kept.class_id])
             found.append((kept.xyxy, kept.confidence, labels))
         ap = per_class_ap50(found, images, names)
         mean = float(np.nanmean([ap[c] for c in CLASSES]))
         label = "tiles alone" if min_side_px is None else f"+ whole-frame boxes >= {min_side_px} px"
         rows.append([label, *(f"{ap[c]:.3f}" for c in CLASSES), f"{mean:.3f}"])
-    title = f"{len(images)} held-out frames, {args.tile} px tiles, AP50 per class"
+    merge = "across classes" if agnostic else "per class"
+    title = f"{len(images)} held-out frames, {args.tile} px tiles merged {merge}, AP50 per class"
     print_table(title, ["views merged", *CLASSES, "mean AP50"], rows)
     sides = {c: [] for c in CLASSES}
     for image in images:

@@ -24,18 +24,28 @@ def geometry_env(slicing: SlicingOptions) -> dict[str, str]:
     if slicing.tile_wh is not None:
         w, h = slicing.tile_wh
         env["SLICING_TILE"] = f"{w}" if w == h else f"{w}x{h}"
+    if not slicing.class_agnostic:  # written only when set: older records compare equal
+        env["SLICING_CLASS_AGNOSTIC"] = "false"
     return env
 
 
-def candidates(trained: SlicingOptions) -> dict[str, SlicingOptions]:
+def candidates(trained: SlicingOptions, class_count: int) -> dict[str, SlicingOptions]:
     """The geometries compared: the one trained, it without the whole-image pass, tiles of the
-    model's input size (native scale) always, and the whole image alone."""
-    return {
+    model's input size (native scale) always, and the whole image alone. Each tiled one twice:
+    merged across classes (the server's default: one object, one label, the best tile's), and
+    merged per class (an object two tiles name differently keeps both names, the right one
+    among them). A model of one class has no names to lose: its tiles are merged one way."""
+    tiled = {
         "trained": trained,
         "trained, no whole-image pass": dataclasses.replace(trained, whole_image=False),
         "input-size tiles": SlicingOptions(mode="on"),
-        "whole image only": SlicingOptions(mode="off"),
     }
+    per_class = {
+        f"{label}, merged per class": dataclasses.replace(slicing, class_agnostic=False)
+        for label, slicing in tiled.items()
+        if class_count > 1
+    }
+    return tiled | per_class | {"whole image only": SlicingOptions(mode="off")}
 
 
 def choose_settings(
@@ -43,7 +53,7 @@ def choose_settings(
 ) -> tuple[dict[str, str], list[dict]]:
     """(recommended_settings, the table of candidates scored) on the held-out images."""
     table, best = [], None
-    for label, slicing in candidates(trained).items():
+    for label, slicing in candidates(trained, len(names)).items():
         env = geometry_env(slicing)
         score = score_model(model_path, images, truths, names, env)
         row = {
