@@ -7,8 +7,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 
+import numpy as np
 import onnx
+import onnx.numpy_helper
 import pytest
 
 from app.cli.train import add_train_command, run_train
@@ -87,6 +90,30 @@ def test_a_model_trained_on_everything_carries_its_twins_held_out_settings(sky, 
     assert "resuming after epoch 1" in said and "epoch 2" not in said
     record, settings = meta_of(plain)
     assert settings == twin_settings and len(record["history"]) == 1
+
+
+def weights_of(path) -> dict:
+    return {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+
+def test_a_validated_run_that_ended_chooses_its_settings_again_without_training(sky, tmp_path):
+    """--resume on a run whose epochs are spent: no epoch runs, the best epoch's weights are
+    written again, and its settings are chosen again on its held-out images (how a model gets
+    a candidate `train` learnt to compare after it ran)."""
+    root, validated = sky
+    again = tmp_path / "again.onnx"
+    shutil.copy(validated.with_name(validated.name + ".ckpt"), again.with_name("again.onnx.ckpt"))
+    code, said, stderr = train(root, again, "--val-fraction", "0.25", "--tile", "320", "--resume")
+    assert code == 0, stderr
+    assert "resuming after epoch 1" in said and "epoch 2" not in said
+    assert said.count("settings: ") == len(meta_of(validated)[0]["settings_choice"]) + 1
+    assert "chosen on held-out images" in said
+    first, now = weights_of(validated), weights_of(again)
+    assert first.keys() == now.keys()
+    assert all(np.array_equal(first[name], now[name]) for name in first)
+    (record, settings), (old_record, old_settings) = meta_of(again), meta_of(validated)
+    assert settings == old_settings and record["settings_choice"] == old_record["settings_choice"]
+    assert record["history"] == old_record["history"]
 
 
 def not_onnx(root, tmp_path):
