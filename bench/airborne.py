@@ -2,7 +2,7 @@
 model with its own recommended settings, confidence 0.001 for AP), on the airborne sample's
 images that the model's training record held out (recording sessions it never saw).
 
-    git show 268397e:model/airborne.onnx > airborne-validated.onnx   # the shipped model's twin
+    git show 07dc8c8:model/airborne.onnx > airborne-validated.onnx   # the shipped model's twin
     .venv/bin/python bench/airborne.py airborne-validated.onnx      # a few minutes on 2 CPUs
 
 A model trained on every frame (the shipped one) held nothing out: the bench names the
