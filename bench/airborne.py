@@ -117,14 +117,14 @@ def print_names_per_object(found_per_image, images, names: dict[int, str], confi
     objects = several = rescued = 0
     for (xyxy, scores, labels), image in zip(found_per_image, images, strict=True):
         kept = scores >= confidence
+        kept_labels, kept_scores = labels[kept], scores[kept]
         near = overlap(image.truth_xyxy[:, None], xyxy[kept][None]) >= 0.5  # (G, M)
         for truth_class, hits in zip(image.truth_class, near, strict=True):
             objects += 1
-            given = labels[kept][hits]
+            given, right = kept_labels[hits], names[int(truth_class)]
             if len(set(given)) > 1:
                 several += 1
-                best = given[np.argmax(scores[kept][hits])]
-                rescued += best != names[int(truth_class)] and names[int(truth_class)] in given
+                rescued += given[np.argmax(kept_scores[hits])] != right and right in given
     print(
         f"\n{several} of {objects} held-out objects answered under more than one name at "
         f"confidence {confidence:g}; for {rescued} of them the surest name is wrong and the "
