@@ -5,11 +5,11 @@ halves, each with sessions of every class; the candidates are chosen on one half
 on the other, against the best candidate there (what choosing on the measured images gives).
 
     git show 07dc8c8:model/airborne.onnx > airborne-validated.onnx   # the shipped model's twin
-    .venv/bin/python bench/airborne_settings_cv.py airborne-validated.onnx   # ~5 min, 2 CPUs
+    .venv/bin/python bench/airborne_settings_cv.py airborne-validated.onnx   # ~3 min, 2 CPUs
 
-Scoring is train's own (`app.training.validate.score_model`: POST /detect's pipeline with the
-model's settings and each candidate's over them, confidence 0.001, class-aware AP50 per class,
-their mean).
+Scoring is train's own (`app.training.validate.score_model`: POST /detect's pipeline with each
+candidate's settings, on a copy of the model without the settings it carries, confidence
+0.001, class-aware AP50 per class, their mean).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.config import Settings
 from app.detector.model import RECOMMENDED_SETTINGS_KEY
-from app.detector.slicing import SlicingOptions
 from app.training.settings import candidates, geometry_env
 from app.training.validate import SceneRule, score_model
 from bench._common import print_table, require
@@ -44,11 +44,6 @@ def halves(images) -> tuple[list, list]:
         [im for im in images if SESSIONS(im.name) in first],
         [im for im in images if SESSIONS(im.name) not in first],
     )
-
-
-def trained_geometry(record: dict) -> SlicingOptions:
-    tile = record.get("geometry", {}).get("SLICING_TILE")
-    return SlicingOptions(tile_wh=(int(tile), int(tile))) if tile else SlicingOptions()
 
 
 def without_settings(model: Path, folder: str) -> Path:
@@ -86,9 +81,10 @@ def main() -> None:
     images, label_names = held_out(record)
     names = tuple(label_names[k] for k in sorted(label_names))
     if not images or names != CLASSES:
-        sys.exit(f"{model}: held nothing of the sky sample out; give its validated twin")
+        sys.exit(f"{model}: no held-out frames of the sky sample's classes; give its twin")
     halves_ = halves(images)
-    geometries = candidates(trained_geometry(record), len(names))
+    trained = Settings.from_env(dict(record.get("geometry") or {})).slicing_defaults()
+    geometries = candidates(trained, len(names))
     with tempfile.TemporaryDirectory() as folder:
         scores = score_halves(without_settings(model, folder), halves_, geometries, names)
     print_table(
