@@ -11,6 +11,7 @@ import re
 import shutil
 
 import onnx
+import onnx.numpy_helper
 import pytest
 
 from app import create_app
@@ -76,6 +77,7 @@ def test_the_trained_model_is_served_with_its_labels(trained):
     assert record["classes"] == ["vehicle"] and record["base"] == "yolox_nano.onnx"
     assert record["epochs"] == 2 and len(record["history"]) == 2
     assert record["distill_images"] == 2
+    assert record["learning_rate"] == 5e-4 and record["backbone"] == "trained"
     assert 0 <= record["val_ap50"] <= 1 and record["export_max_abs_diff"] < 2e-3
     client = create_app({"model_path": out}).test_client()
     image = shared_path("data", "demo", "small-vehicles1.jpeg").read_bytes()
@@ -94,6 +96,49 @@ def test_resume_continues_the_killed_run(trained, aerial6, tmp_path):
     history = record_of(copy)["history"]
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert history[:2] == record_of(out)["history"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "refusal"),
+    [
+        (("--lr", "1e-3"), "trained with learning rate 0.0005; this run has 0.001 (give the "
+         "same --lr), or drop --resume"),
+        (("--freeze-backbone",), "trained with the backbone trained; this run's is frozen"),
+    ],
+)  # fmt: skip
+def test_resume_refuses_another_schedule(trained, aerial6, tmp_path, flags, refusal):
+    out, _ = trained
+    copy = tmp_path / "vehicles.onnx"
+    shutil.copy(out.with_name(out.name + ".ckpt"), tmp_path / "vehicles.onnx.ckpt")
+    code, stdout, stderr = train(aerial6, copy, "--epochs", "3", "--resume", *flags)
+    assert code == 2 and refusal in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "epoch" not in stdout
+    assert not copy.exists()
+
+
+def test_a_frozen_backbone_ships_the_base_models_backbone(aerial6, tmp_path):
+    """--freeze-backbone, end to end: the exported model's backbone convs are the base model's
+    bytes, the rest learnt; the record says so."""
+    from app.training.graph import YoloxGraph
+
+    out = tmp_path / "frozen.onnx"
+    code, _, stderr = train(
+        aerial6, out, "--epochs", "1", "--budget-minutes", "0.05", "--freeze-backbone",
+        "--lr", "1e-3", "--workers", "0", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, stderr
+    record = record_of(out)
+    assert record["backbone"] == "frozen" and record["learning_rate"] == 1e-3
+    base = onnx.load(str(shared_path("models", "yolox_nano.onnx")))
+    graph = YoloxGraph(base, [[2]])
+    backbone = {graph.names[k] for k in graph.backbone_keys}
+    before = {t.name: onnx.numpy_helper.to_array(t) for t in base.graph.initializer}
+    after = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
+    assert all((before[n] == after[n]).all() for n in backbone)
+    rest = [n for n in graph.names.values() if n not in backbone]
+    assert any(before[n].shape != after[n].shape or (before[n] != after[n]).any() for n in rest)
+    learnt = [n for n in rest if before[n].shape == after[n].shape]  # the neck, not the classes
+    assert any((before[n] != after[n]).any() for n in learnt)
 
 
 def test_the_budget_stops_training(aerial6, tmp_path):

@@ -15,6 +15,7 @@ import onnx.numpy_helper
 import pytest
 
 from app.cli.train import add_train_command, run_train
+from app.training.schedule import Schedule
 from app.training.settings import recipe_mismatch
 from tests.conftest import labelled_subset, shared_path
 
@@ -134,6 +135,8 @@ REFUSALS = [
      "fine-tuned yolox_nano.onnx; this run fine-tunes other_base.onnx"),
     ("a model without held-out images", ("--val-fraction", "0", "--tile", "320"),
      "not a validated train run"),
+    ("another schedule", ("--val-fraction", "0", "--tile", "320", "--freeze-backbone"),
+     "trained with the backbone trained; this run's is frozen"),
     ("no such file", ("--val-fraction", "0", "--tile", "320"), "No such file"),
     ("not an ONNX file", ("--val-fraction", "0", "--tile", "320"), "not an ONNX model"),
 ]  # fmt: skip
@@ -187,3 +190,18 @@ def test_the_twin_must_share_the_base_and_the_class_balance(record, base, balanc
         assert said is None
     else:
         assert refusal in said
+
+
+@pytest.mark.parametrize(
+    ("record", "schedule", "refusal"),
+    [
+        ({"base": "yolox_nano.onnx", "backbone": "frozen"}, Schedule(freeze_backbone=True), None),
+        ({"base": "yolox_nano.onnx", "backbone": "frozen"}, Schedule(),
+         "trained with the backbone frozen; this run's is trained (give --freeze-backbone"),
+        ({"base": "yolox_nano.onnx"}, Schedule(peak_lr=1e-3),
+         "trained with learning rate 0.0005; this run has 0.001 (give the same --lr)"),
+    ],
+)  # fmt: skip
+def test_the_twin_must_share_the_schedule(record, schedule, refusal):
+    said = recipe_mismatch(record, "yolox_nano.onnx", True, schedule)
+    assert said == refusal if refusal is None else refusal in said

@@ -17,6 +17,7 @@ from ..config import Settings
 from ..detector import DetectionError
 from ..detector.cpus import usable_cpus
 from ..detector.slicing import MAX_TILE_PX, MIN_TILE_PX, SlicingOptions
+from ..training.schedule import LEARNING_RATE  # no torch there
 from ..tuning.labels import LabelError, class_names, load_labels
 from .detect import UsageError, find_images
 from .progress import add_progress_flag
@@ -96,15 +97,25 @@ def add_train_command(commands) -> None:
         "(default: the model input size, the server's default)",
     )
     cmd.add_argument(
-        "--workers",
-        type=int,
+        "--workers", type=int,
         help="processes that cut and augment samples (default: CPUs less one; 0: a thread)",
-    )
+    )  # fmt: skip
     cmd.add_argument(
         "--no-balance",
         dest="balance",
         action="store_false",
         help="do not repeat the views of rare classes (default: repeat-factor class balance)",
+    )
+    cmd.add_argument(
+        "--lr",
+        type=float,
+        default=LEARNING_RATE,
+        help=f"peak learning rate, the backbone's a fifth of it (default {LEARNING_RATE:g})",
+    )
+    cmd.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        help="only the neck and head learn: the base model's features kept, cheaper steps",
     )
     cmd.add_argument(
         "--pixels-dir",
@@ -127,7 +138,8 @@ def add_train_command(commands) -> None:
         type=Path,
         metavar="MODEL",
         help="with --val-fraction 0: carry the settings that a validated run of the same recipe "
-        "(same classes, --tile, --base and class balance) chose on its held-out images",
+        "(classes, --tile, --base, class balance, --lr, --freeze-backbone) chose on its "
+        "held-out images",
     )
     cmd.add_argument(
         "--skip-bad-labels",
@@ -141,20 +153,19 @@ def add_train_command(commands) -> None:
 def _check(args: argparse.Namespace) -> None:
     if not args.images_dir.is_dir():
         raise UsageError(f"{args.images_dir}: not a folder of images")
-    if not 0 < args.budget_minutes <= 24 * 60:
-        raise UsageError("--budget-minutes must be more than 0 and at most 1440")
-    if not 1 <= args.epochs <= 10_000:
-        raise UsageError("--epochs must be 1 to 10000")
-    if not 0 <= args.val_fraction < 1:
-        raise UsageError("--val-fraction must be at least 0 and below 1")
-    if args.out.suffix.lower() != ".onnx":
-        raise UsageError(f"--out {args.out}: name an .onnx file")
-    if not 1 <= args.scene_block <= 1_000_000:
-        raise UsageError("--scene-block must be 1 or more")
-    if args.workers is not None and not 0 <= args.workers <= 256:
-        raise UsageError("--workers must be 0 to 256")
-    if args.tile is not None and not MIN_TILE_PX <= args.tile <= MAX_TILE_PX:
-        raise UsageError(f"--tile must be {MIN_TILE_PX} to {MAX_TILE_PX} px")
+    tile_ok = args.tile is None or MIN_TILE_PX <= args.tile <= MAX_TILE_PX
+    for ok, problem in (
+        (0 < args.budget_minutes <= 24 * 60, "--budget-minutes must be more than 0, at most 1440"),
+        (1 <= args.epochs <= 10_000, "--epochs must be 1 to 10000"),
+        (0 <= args.val_fraction < 1, "--val-fraction must be at least 0 and below 1"),
+        (args.out.suffix.lower() == ".onnx", f"--out {args.out}: name an .onnx file"),
+        (1 <= args.scene_block <= 1_000_000, "--scene-block must be 1 or more"),
+        (args.workers is None or 0 <= args.workers <= 256, "--workers must be 0 to 256"),
+        (1e-6 <= args.lr <= 0.1, "--lr must be 1e-06 to 0.1"),
+        (tile_ok, f"--tile must be {MIN_TILE_PX} to {MAX_TILE_PX} px"),
+    ):
+        if not ok:
+            raise UsageError(problem)
     if args.settings_from and args.val_fraction > 0:
         raise UsageError(
             "--settings-from is for a run that holds nothing out (--val-fraction 0); "
@@ -173,6 +184,7 @@ def prepare(args: argparse.Namespace, command: str, say):
     """The job to run (everything checked before any training starts)."""
     from ..training.classes import plan_classes
     from ..training.run import Job, import_base
+    from ..training.schedule import Schedule
     from ..training.settings import borrowed_settings
     from ..training.validate import SceneRule, split_by_scene
 
@@ -203,12 +215,13 @@ def prepare(args: argparse.Namespace, command: str, say):
     )
     slicing = SlicingOptions(tile_wh=(args.tile, args.tile)) if args.tile else SlicingOptions()
     workers = args.workers if args.workers is not None else max(0, usable_cpus() - 1)
+    schedule = Schedule(peak_lr=args.lr, freeze_backbone=args.freeze_backbone)
     borrowed = None
     if args.settings_from:
         names = {im.name for im in labelled}
         borrowed = borrowed_settings(
             args.settings_from, classes.names, slicing, names,
-            base_name=base_path.name, balance=args.balance,
+            base_name=base_path.name, balance=args.balance, schedule=schedule,
         )  # fmt: skip
     return Job(
         base_path=base_path,
@@ -229,6 +242,7 @@ def prepare(args: argparse.Namespace, command: str, say):
         balance=args.balance,
         pixels_dir=args.pixels_dir,
         borrowed=borrowed,
+        schedule=schedule,
     )
 
 
@@ -244,6 +258,7 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, command:
         return 2
     from ..training.classes import ClassError
     from ..training.graph import LayoutError
+    from ..training.loop import ResumeError
     from ..training.progress import Progress
     from ..training.run import run_training
 
@@ -259,9 +274,13 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, command:
         stderr.write(f"error: {getattr(exc, 'message', exc)}\n")
         return 2
     show = stderr.isatty() if args.progress is None else args.progress
-    record = run_training(
-        job, lambda epochs, done, left_s: Progress(epochs, done, left_s, show=show), say
-    )
+    try:
+        record = run_training(
+            job, lambda epochs, done, left_s: Progress(epochs, done, left_s, show=show), say
+        )
+    except ResumeError as exc:
+        stderr.write(f"error: {exc}\n")
+        return 2
     elapsed = time.perf_counter() - started
     kept = (
         f"best epoch {record['best_epoch']} (val AP50 {record['val_ap50']})"

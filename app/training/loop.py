@@ -1,6 +1,6 @@
-"""The training loop: AdamW with a slower backbone, warm-up and cosine by progress (epochs or
-budget, whichever is nearer its end), an EMA of the weights scored every epoch, a checkpoint
-every epoch that --resume continues from."""
+"""The training loop: AdamW with a slower (or frozen) backbone, warm-up and cosine by progress
+(epochs or budget, whichever is nearer its end), an EMA of the weights scored every epoch, a
+checkpoint every epoch that --resume continues from."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import torch
 from .data import epoch_views
 from .feed import Feeder
 from .loss import cell_grid, distill_loss, yolox_loss
+from .schedule import LEARNING_RATE, Schedule
 
-LEARNING_RATE = 5e-4
 BACKBONE_LR_SHARE = 0.2  # the backbone learns 5x slower: it keeps what the base model knew
 WEIGHT_DECAY = 5e-4
 WARMUP_STEPS = 30
@@ -40,10 +40,15 @@ class State:
     best_ap: float = -1.0
     best_epoch: int = 0
     history: list = field(default_factory=list)  # per epoch: {epoch, loss, val_ap50, ...}
+    schedule: dict = field(default_factory=dict)  # Schedule.record() of the run
     ema: dict = field(default_factory=dict)
     best: dict = field(default_factory=dict)
     optimizer: dict = field(default_factory=dict)
     digest: str = ""
+
+
+class ResumeError(ValueError):
+    """--resume with a checkpoint of another run: other data, or another schedule."""
 
 
 def save_checkpoint(path: Path, model, state: State) -> None:
@@ -68,20 +73,23 @@ def time_for_another_epoch(state: State, budget_s: float) -> bool:
     return left_s > MIN_EPOCH_SHARE * mean_epoch_s
 
 
-def optimizer_for(model) -> torch.optim.Optimizer:
+def optimizer_for(model, schedule: Schedule) -> torch.optim.Optimizer:
+    """AdamW over the trained parameters; a frozen backbone's take no gradient at all."""
     backbone = [p for k, p in model.params.items() if k in model.backbone_keys]
     rest = [p for k, p in model.params.items() if k not in model.backbone_keys]
-    groups = [
-        {"params": backbone, "share": BACKBONE_LR_SHARE},
-        {"params": rest, "share": 1.0},
-    ]
-    return torch.optim.AdamW(groups, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    groups = [{"params": rest, "share": 1.0}]
+    if schedule.freeze_backbone:
+        for param in backbone:
+            param.requires_grad_(False)
+    else:
+        groups.insert(0, {"params": backbone, "share": BACKBONE_LR_SHARE})
+    return torch.optim.AdamW(groups, lr=schedule.peak_lr, weight_decay=WEIGHT_DECAY)
 
 
-def learning_rate(step: int, progress: float) -> float:
+def learning_rate(step: int, progress: float, peak_lr: float = LEARNING_RATE) -> float:
     warm = min(1.0, (step + 1) / WARMUP_STEPS)
     cosine = MIN_LR_SHARE + (1 - MIN_LR_SHARE) * 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
-    return LEARNING_RATE * warm * cosine
+    return peak_lr * warm * cosine
 
 
 def update_ema(ema: dict, model, step: int) -> None:
@@ -107,6 +115,7 @@ class Plan:
     teacher: torch.nn.Module | None = None  # the base model, frozen, for those views
     class_sources: list = field(default_factory=list)  # ClassPlan.sources
     repeats: list | None = None  # per positive view, its mean repeats per epoch (class balance)
+    schedule: Schedule = field(default_factory=Schedule)
 
 
 def epoch_order(plan: Plan, rng: np.random.Generator) -> list:
@@ -168,8 +177,9 @@ def train_epoch(
     model.train()
     for x, targets, distilled in batches(plan, rng, feeder):
         progress = max(state.step / total_steps, state.elapsed_s / plan.budget_s)
+        lr = learning_rate(state.step, progress, plan.schedule.peak_lr)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(state.step, progress) * group["share"]
+            group["lr"] = lr * group["share"]
         x = x.to(plan.device).contiguous(memory_format=torch.channels_last)
         loss = step_loss(model, plan, x, targets, distilled.to(plan.device), (grid, stride))
         optimizer.zero_grad(set_to_none=True)

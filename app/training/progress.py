@@ -48,3 +48,15 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def epoch_line(row: dict) -> str:
+    """One line per epoch: loss, AP50 (mean of classes, then each), the data-wait share."""
+    classes = ", ".join(f"{k} {v}" for k, v in (row.get("val_ap50_classes") or {}).items())
+    ap = row.get("val_ap50")
+    scored = "nothing held out" if ap is None else f"val AP50 {ap}"
+    return (
+        f"epoch {row['epoch']}: loss {row['loss']:.3f}, {scored}"
+        + (f" ({classes})" if classes else "")
+        + f", waited for data {row.get('data_wait', 0):.0%}, {row['minutes']:.1f} min"
+    )

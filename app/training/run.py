@@ -29,6 +29,7 @@ from .feed import Feeder
 from .graph import LayoutError, YoloxGraph
 from .loop import (
     Plan,
+    ResumeError,
     State,
     load_checkpoint,
     optimizer_for,
@@ -37,6 +38,8 @@ from .loop import (
     train_epoch,
 )
 from .pixels import build_store, store_key
+from .progress import epoch_line
+from .schedule import Schedule
 from .settings import balances, choose_settings, geometry_env
 from .validate import Score, score_model
 
@@ -66,6 +69,7 @@ class Job:
     balance: bool = True  # repeat views of rare classes (repeat_factors)
     pixels_dir: Path | None = None  # where decoded images are kept (default: beside out)
     borrowed: tuple[dict, dict] | None = None  # --settings-from: (settings, record entries)
+    schedule: Schedule = field(default_factory=Schedule)  # --lr, --freeze-backbone
 
 
 def setup_torch() -> torch.device:
@@ -106,6 +110,7 @@ def build_plan(job: Job, input_wh, device, base_classes: int, digest: str, say) 
     views = [v for i, s in enumerate(sources) for v in source_views(i, s, input_wh, job.slicing)]
     positive = [has_boxes(v, sources[v.source]) for v in views]
     plan = Plan(sources, views, positive, input_wh, job.epochs, job.budget_s, BATCH, device)
+    plan.schedule = job.schedule
     if balances(job.balance, job.classes.names):
         held = [
             view_classes(v, sources[v.source]) for v, p in zip(views, positive, strict=True) if p
@@ -144,12 +149,14 @@ def _start(job: Job, say) -> _Run:
     digest = data_digest(job.train + job.val)
     plan = build_plan(job, job.input_wh, device, len(job.base_names), digest, say)
     checkpoint = job.out.with_name(job.out.name + ".ckpt")
-    optimizer = optimizer_for(model)
-    state = State(digest=digest)
+    optimizer = optimizer_for(model, job.schedule)
+    state = State(digest=digest, schedule=job.schedule.record())
     if job.resume and checkpoint.is_file():
         state = load_checkpoint(checkpoint, model, device)
         if state.digest != digest:
-            raise ValueError(f"{checkpoint}: made from other images or labels; drop --resume")
+            raise ResumeError(f"{checkpoint}: made from other images or labels; drop --resume")
+        if differs := job.schedule.mismatch(state.schedule):
+            raise ResumeError(f"{checkpoint}: {differs}, or drop --resume")
         optimizer.load_state_dict(state.optimizer)
         say(f"resuming after epoch {state.epoch} ({state.elapsed_s / 60:.1f} min trained)")
     else:
@@ -165,7 +172,7 @@ def _start(job: Job, say) -> _Run:
         "trained_on": [im.name for im in job.train],
         "geometry": geometry_env(job.slicing),
         "class_balance": bool(plan.repeats),
-    }
+    } | job.schedule.record()
     truths = [job.classes.relabel(image) for image in job.val]
     return _Run(job, model, plan, state, optimizer, checkpoint, truths, record)
 
@@ -196,18 +203,6 @@ def run_training(job: Job, progress, say) -> dict:
     finally:
         feeder.close()
     return _write(job, run.model, state, run.plan, run.record, say)
-
-
-def epoch_line(row: dict) -> str:
-    """One line per epoch: loss, AP50 (mean of classes, then each), the data-wait share."""
-    classes = ", ".join(f"{k} {v}" for k, v in (row.get("val_ap50_classes") or {}).items())
-    ap = row.get("val_ap50")
-    scored = "nothing held out" if ap is None else f"val AP50 {ap}"
-    return (
-        f"epoch {row['epoch']}: loss {row['loss']:.3f}, {scored}"
-        + (f" ({classes})" if classes else "")
-        + f", waited for data {row.get('data_wait', 0):.0%}, {row['minutes']:.1f} min"
-    )
 
 
 def _end_epoch(run: _Run, loss: float, score: Score | None, wait: float) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..detector.model import RECOMMENDED_SETTINGS_KEY as RECOMMENDED
 from ..detector.slicing import SlicingOptions
+from .schedule import Schedule
 from .validate import score_model
 
 
@@ -85,7 +86,9 @@ def balances(balance: bool, names: tuple[str, ...]) -> bool:
     return balance and len(names) > 1
 
 
-def recipe_mismatch(record: dict, base_name: str, balance: bool) -> str | None:
+def recipe_mismatch(
+    record: dict, base_name: str, balance: bool, schedule: Schedule | None = None
+) -> str | None:
     """What differs between the twin's record and this run, in the words of the flags."""
     if record.get("base", base_name) != base_name:
         return (
@@ -97,7 +100,7 @@ def recipe_mismatch(record: dict, base_name: str, balance: bool) -> str | None:
             f"trained with class balance {said[record['class_balance']]}; this run has it "
             f"{said[balance]} (give --no-balance to both or neither)"
         )
-    return None
+    return (schedule or Schedule()).mismatch(record)
 
 
 def borrowed_settings(
@@ -108,13 +111,14 @@ def borrowed_settings(
     *,
     base_name: str,
     balance: bool,
+    schedule: Schedule | None = None,
 ) -> tuple[dict[str, str], dict]:
     """(recommended_settings, what the record says of them) taken from a validated run of the
     same recipe: a run with --val-fraction 0 holds nothing out, so the settings it carries are
     the ones its validated twin chose on held-out images. The twin must have the same classes,
-    base model (by file name), class balance (`balances`) and trained
-    geometry, and have held out images that are among this run's. Records older than a field
-    are not checked on it."""
+    base model (by file name), class balance (`balances`), schedule (--lr, --freeze-backbone)
+    and trained geometry, and have held out images that are among this run's. Records older
+    than a field are not checked on it."""
     import onnx
 
     try:
@@ -145,7 +149,7 @@ def borrowed_settings(
             f"--settings-from {path.name}: trained with {record.get('geometry')}; this run "
             f"trains {geometry_env(trained)} (give the same --tile)"
         )
-    mismatch = recipe_mismatch(record, base_name, balances(balance, names))
+    mismatch = recipe_mismatch(record, base_name, balances(balance, names), schedule)
     if mismatch:
         raise BorrowError(f"--settings-from {path.name}: {mismatch}")
     strangers = [name for name in held if name not in image_names]

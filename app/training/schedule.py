@@ -1,0 +1,41 @@
+"""How a run's weights learn, in the words of `train`'s flags (--lr, --freeze-backbone): what
+the training record and a checkpoint say, and what --resume and --settings-from check. No
+torch here: the settings check reads it without training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LEARNING_RATE = 5e-4  # AdamW's peak, reached after the warm-up; cosine down from there
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How the weights learn: the peak learning rate (--lr) and whether the backbone learns
+    at all (--freeze-backbone: it keeps the base model's features, and the backward pass stops
+    at the neck, so a step costs less)."""
+
+    peak_lr: float = LEARNING_RATE
+    freeze_backbone: bool = False
+
+    def record(self) -> dict:
+        """The training record's words for it (and a checkpoint's, checked by --resume)."""
+        backbone = "frozen" if self.freeze_backbone else "trained"
+        return {"learning_rate": self.peak_lr, "backbone": backbone}
+
+    def mismatch(self, record: dict) -> str | None:
+        """What differs from a record's schedule, in the words of the flags (a record older
+        than these fields had the defaults)."""
+        theirs = Schedule().record() | {k: record[k] for k in self.record() if k in record}
+        if theirs["learning_rate"] != self.peak_lr:
+            return (
+                f"trained with learning rate {theirs['learning_rate']:g}; this run has "
+                f"{self.peak_lr:g} (give the same --lr)"
+            )
+        mine = self.record()["backbone"]
+        if theirs["backbone"] != mine:
+            return (
+                f"trained with the backbone {theirs['backbone']}; this run's is {mine} "
+                "(give --freeze-backbone to both or neither)"
+            )
+        return None

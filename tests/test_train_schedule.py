@@ -1,0 +1,103 @@
+"""How a run's weights learn (--lr, --freeze-backbone): the learning-rate curve, a frozen
+backbone that takes no gradient and keeps the base model's weights, and the record check
+that --resume and --settings-from make."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from app.training.schedule import LEARNING_RATE, Schedule
+from tests.conftest import shared_path
+
+torch = pytest.importorskip("torch", reason="torch is not installed (scripts/setup.sh --train)")
+
+from app.training.loop import WARMUP_STEPS, learning_rate, optimizer_for  # noqa: E402
+from app.training.loss import cell_grid, yolox_loss  # noqa: E402
+
+INPUT_WH = (128, 128)
+
+MISMATCHES = [
+    # (this run, the record it is checked against, a piece of the refusal or None)
+    (Schedule(), {"learning_rate": 5e-4, "backbone": "trained"}, None),
+    (Schedule(), {}, None),  # a record older than both fields: the defaults
+    (Schedule(peak_lr=1e-3), {}, "trained with learning rate 0.0005; this run has 0.001"),
+    (Schedule(), {"learning_rate": 1e-3}, "learning rate 0.001; this run has 0.0005 (give the"),
+    (Schedule(peak_lr=1e-3), {"learning_rate": 1e-3, "backbone": "trained"}, None),
+    (Schedule(freeze_backbone=True), {"learning_rate": 5e-4},
+     "trained with the backbone trained; this run's is frozen (give --freeze-backbone to both"),
+    (Schedule(), {"backbone": "frozen"}, "the backbone frozen; this run's is trained"),
+    (Schedule(freeze_backbone=True), {"backbone": "frozen"}, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("schedule", "record", "refusal"), MISMATCHES)
+def test_a_record_of_another_schedule_is_named_in_the_flags_words(schedule, record, refusal):
+    said = schedule.mismatch(record)
+    if refusal is None:
+        assert said is None
+    else:
+        assert refusal in said
+
+
+def test_the_record_says_the_schedule():
+    assert Schedule().record() == {"learning_rate": LEARNING_RATE, "backbone": "trained"}
+    frozen = Schedule(peak_lr=2e-3, freeze_backbone=True)
+    assert frozen.record() == {"learning_rate": 2e-3, "backbone": "frozen"}
+
+
+@pytest.mark.parametrize(
+    ("step", "progress", "share_of_peak"),
+    [
+        (0, 0.0, 1 / WARMUP_STEPS),  # the warm-up's first step
+        (WARMUP_STEPS - 1, 0.0, 1.0),  # warmed up: the peak
+        (1000, 0.5, 0.05 + 0.95 * 0.5),  # half way down the cosine
+        (1000, 1.0, 0.05),  # the end: the floor, a twentieth of the peak
+        (1000, 2.0, 0.05),  # past the end (a budget overrun) stays there
+    ],
+)
+@pytest.mark.parametrize("peak", [LEARNING_RATE, 1e-3])
+def test_the_learning_rate_scales_with_the_peak(step, progress, share_of_peak, peak):
+    assert math.isclose(learning_rate(step, progress, peak), peak * share_of_peak, rel_tol=1e-9)
+
+
+@pytest.fixture
+def nano():
+    import onnx
+
+    from app.training.graph import YoloxGraph
+
+    proto = onnx.load(str(shared_path("models", "yolox_nano.onnx")))
+    return YoloxGraph(proto, [[2, 5, 7]])
+
+
+def steps(model, optimizer, count: int = 3) -> None:
+    grid, stride = cell_grid(INPUT_WH)
+    x = torch.full((2, 3, *INPUT_WH), 114.0)
+    x[0, :, 40:60, 30:70] = 20.0  # a dark car-sized block
+    targets = [torch.tensor([[0.0, 30.0, 40.0, 70.0, 60.0]]), torch.zeros(0, 5)]
+    for _ in range(count):
+        loss, _ = yolox_loss(model(x), targets, grid, stride)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_a_frozen_backbone_takes_no_gradient_and_keeps_its_weights(nano, frozen):
+    before = {k: p.detach().clone() for k, p in nano.params.items()}
+    optimizer = optimizer_for(nano, Schedule(freeze_backbone=frozen))
+    steps(nano, optimizer)
+    backbone = sorted(nano.backbone_keys)
+    rest = sorted(set(nano.params) - nano.backbone_keys)
+    assert backbone and rest
+    moved = {k: not torch.equal(before[k], nano.params[k]) for k in nano.params}
+    assert any(moved[k] for k in rest)  # the neck and head learn either way
+    if frozen:
+        assert not any(moved[k] for k in backbone)
+        assert all(nano.params[k].grad is None for k in backbone)
+        assert len(optimizer.param_groups) == 1
+    else:
+        assert any(moved[k] for k in backbone)
+        assert [g["share"] for g in optimizer.param_groups] == [0.2, 1.0]
