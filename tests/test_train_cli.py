@@ -116,6 +116,16 @@ def test_resume_refuses_another_schedule(trained, aerial6, tmp_path, flags, refu
     assert not copy.exists()
 
 
+def test_resume_refuses_a_checkpoint_of_other_images_in_one_line(trained, tmp_path):
+    out, _ = trained
+    fewer = labelled_subset("aerial-cars-sample", SUBSET[1:], tmp_path / "fewer", classes=True)
+    copy = tmp_path / "vehicles.onnx"
+    shutil.copy(out.with_name(out.name + ".ckpt"), tmp_path / "vehicles.onnx.ckpt")
+    code, stdout, stderr = train(fewer, copy, "--epochs", "3", "--resume")
+    assert code == 2 and "made from other images or labels; drop --resume" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "epoch" not in stdout
+
+
 def test_a_frozen_backbone_ships_the_base_models_backbone(aerial6, tmp_path):
     """--freeze-backbone, end to end: the exported model's backbone convs are the base model's
     bytes, the rest learnt; the record says so."""
