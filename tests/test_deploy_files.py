@@ -179,8 +179,8 @@ def test_the_shipped_aerial_model_serves_as_it_is(monkeypatch, demo_jpeg):
     assert response.status_code == 200 and response.get_json()["count"] > 0
 
 
-# A drone and a bird from sessions the validated twin held out (the shipped model trained on every
-# frame, so this checks that it loads, carries its settings and finds them); truth from labels.
+# A drone and a bird from sessions the validated run held out (a model trained on every frame
+# would have seen them: this checks that it loads, carries its settings and finds them).
 SKY_FRAMES = ("V_DRONE_001-00000.jpg", "V_BIRD_045-00000.jpg")
 
 
