@@ -26,16 +26,16 @@ class Schedule:
     def mismatch(self, record: dict) -> str | None:
         """What differs from a record's schedule, in the words of the flags (a record older
         than these fields had the defaults)."""
-        theirs = Schedule().record() | {k: record[k] for k in self.record() if k in record}
-        if theirs["learning_rate"] != self.peak_lr:
+        mine = self.record()
+        theirs = Schedule().record() | {k: v for k, v in record.items() if k in mine}
+        if theirs["learning_rate"] != mine["learning_rate"]:
             return (
                 f"trained with learning rate {theirs['learning_rate']:g}; this run has "
                 f"{self.peak_lr:g} (give the same --lr)"
             )
-        mine = self.record()["backbone"]
-        if theirs["backbone"] != mine:
+        if theirs["backbone"] != mine["backbone"]:
             return (
-                f"trained with the backbone {theirs['backbone']}; this run's is {mine} "
-                "(give --freeze-backbone to both or neither)"
+                f"trained with the backbone {theirs['backbone']}; this run's is "
+                f"{mine['backbone']} (give --freeze-backbone to both or neither)"
             )
         return None
