@@ -4,12 +4,9 @@ API keys."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .detector.errors import ConfigError
-
-if TYPE_CHECKING:
-    from .config import Settings
 
 S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 S3_MAX_KEY_BYTES = 1024
@@ -18,12 +15,40 @@ IOT_MAX_DEVICE_ID_CHARS = 128
 DEVICE_ID_FIELD = "{device_id}"
 
 
+class EventSettings(Protocol):
+    """What these checks read of `app.config.Settings`, read-only as its frozen fields are (a
+    protocol, so this module does not import the module that imports it)."""
+
+    @property
+    def results_bucket(self) -> str | None: ...
+    @property
+    def results_prefix(self) -> str: ...
+    @property
+    def s3_max_object_bytes(self) -> int: ...
+    @property
+    def iot_result_topic(self) -> str: ...
+    @property
+    def iot_data_endpoint(self) -> str | None: ...
+    @property
+    def jobs_bucket(self) -> str | None: ...
+    @property
+    def jobs_prefix(self) -> str: ...
+    @property
+    def job_max_image_bytes(self) -> int: ...
+    @property
+    def job_upload_expires_s(self) -> int: ...
+    @property
+    def jobs_retention_days(self) -> int: ...
+    @property
+    def jobs_topic_arn(self) -> str | None: ...
+
+
 def check_range(name: str, value: float, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ConfigError(f"{name}={value!r} is out of range; it must be in [{low}, {high}].")
 
 
-def check_event_settings(settings: Settings) -> None:
+def check_event_settings(settings: EventSettings) -> None:
     bucket = settings.results_bucket
     if bucket is not None and not S3_BUCKET_NAME.fullmatch(bucket):
         raise ConfigError(f"RESULTS_BUCKET={bucket!r} is not a valid S3 bucket name.")
@@ -48,7 +73,7 @@ PRESIGN_MAX_EXPIRES_S = 7 * 24 * 3600
 SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 
 
-def _check_job_settings(settings: Settings) -> None:
+def _check_job_settings(settings: EventSettings) -> None:
     bucket = settings.jobs_bucket
     if bucket is not None and not S3_BUCKET_NAME.fullmatch(bucket):
         raise ConfigError(f"JOBS_BUCKET={bucket!r} is not a valid S3 bucket name.")

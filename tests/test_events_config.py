@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from app.config import Settings
+from app.config_checks import EventSettings
 from app.detector import ConfigError
 
 
@@ -71,3 +74,16 @@ def test_the_longest_allowed_topic_fits_aws_iot():
     assert Settings.from_env({"IOT_RESULT_TOPIC": template}).iot_result_topic == template
     with pytest.raises(ConfigError, match="256 bytes"):
         Settings.from_env({"IOT_RESULT_TOPIC": "t" + template})
+
+
+def test_the_checks_read_settings_fields_of_the_types_they_expect():
+    # app/config_checks.py describes what it reads of Settings as a protocol (so it need not
+    # import app/config.py, which imports it); a renamed or retyped field must show up here.
+    fields = {field.name: field.type for field in dataclasses.fields(Settings)}
+    members = {
+        name: member.fget.__annotations__["return"]
+        for name, member in vars(EventSettings).items()
+        if isinstance(member, property)
+    }
+    assert len(members) == 11
+    assert {name: fields.get(name) for name in members} == members
