@@ -2,9 +2,8 @@
 model with its own recommended settings, confidence 0.001 for AP), on the airborne sample's
 images that the model's training record held out (recording sessions it never saw).
 
-    .venv/bin/python bench/airborne.py model/airborne.onnx   # the shipped model: a validated run
-    git show 07dc8c8:model/airborne.onnx > airborne-validated.onnx   # or the previous twin
-    .venv/bin/python bench/airborne.py airborne-validated.onnx
+    git show 03d1a06:model/airborne.onnx > airborne-validated.onnx   # the shipped model's twin
+    .venv/bin/python bench/airborne.py airborne-validated.onnx   # (07dc8c8: the previous twin)
 
 A model trained on every frame held nothing out: the bench names the
 validated twin its settings came from and stops.

@@ -4,9 +4,9 @@ the card reports AP50 on those same sessions. Here the held-out sessions are spl
 halves, each with sessions of every class; the candidates are chosen on one half and measured
 on the other, against the best candidate there (what choosing on the measured images gives).
 
-    .venv/bin/python bench/airborne_settings_cv.py model/airborne.onnx   # ~3 min; the shipped model
-    git show 07dc8c8:model/airborne.onnx > airborne-validated.onnx   # or the previous twin
-    .venv/bin/python bench/airborne_settings_cv.py airborne-validated.onnx
+    git show 03d1a06:model/airborne.onnx > airborne-validated.onnx   # the shipped model's twin
+    .venv/bin/python bench/airborne_settings_cv.py airborne-validated.onnx   # ~3 min
+    # (07dc8c8: the previous recipe's twin)
 
 Scoring is train's own (`app.training.validate.score_model`: POST /detect's pipeline with each
 candidate's settings, on a copy of the model without the settings it carries, confidence

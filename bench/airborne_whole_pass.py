@@ -9,7 +9,7 @@ class's held-out labels: a size gate can only tell classes apart that differ in 
 
     .venv/bin/python bench/airborne_whole_pass.py airborne-validated.onnx   # about a minute
 
-(airborne-validated.onnx: the shipped model's twin, made as its card says.)
+(airborne-validated.onnx: the shipped model's twin, `git show 03d1a06:model/airborne.onnx`.)
 """
 
 from __future__ import annotations
