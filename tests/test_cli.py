@@ -13,8 +13,10 @@ import sys
 
 import numpy as np
 import pytest
+from tqdm import tqdm
 
 from app.__main__ import main
+from app.cli import progress
 from app.cli.detect import IMAGE_SUFFIXES
 from app.schemas.detect import DETECT_FIELDS
 from tests.conftest import REPO_ROOT, b64, shared_path
@@ -179,10 +181,25 @@ def test_progress_bar_over_many_images(model_path, tmp_path, demo_jpeg):
     assert summary.startswith("5 images, ") and "\r" not in summary  # below the bar, not on it
 
 
-def test_failures_print_below_the_bar(model_path, image_tree):
+class EveryUpdateBar(tqdm):
+    """A bar redrawn at every image, as tqdm's 0.1 s throttle lets it be when images are slow."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs | {"mininterval": 0})
+
+
+@pytest.mark.parametrize("every_update", [False, True])
+def test_failures_print_below_the_bar(model_path, image_tree, monkeypatch, every_update):
+    if every_update:  # then the bar is also drawn naming bad.png, on the bar's own line
+        monkeypatch.setattr(progress, "tqdm", EveryUpdateBar)
     status, err = run_on_terminal(str(image_tree), "--model", model_path)
-    [failure] = [line for line in err.split("\n") if "bad.png" in line]
-    assert status == 1 and failure.rsplit("\r", 1)[-1].startswith(str(image_tree / "bad.png"))
+    drawn = [part for line in err.split("\n") for part in line.split("\r")]  # as a terminal shows
+    # The failure is a line of its own, from the left edge once the bar is wiped.
+    [failure] = [part for part in drawn if part.startswith(str(image_tree / "bad.png"))]
+    assert status == 1 and "truncated" in failure and not _has_bar(failure)
+    if every_update:
+        assert any(_has_bar(part) and part.endswith("bad.png]") for part in drawn)
+    assert drawn[-1] == "" and drawn[-2].startswith("3 images, ")
 
 
 @pytest.mark.parametrize(("flag", "expect_bar"), [("--no-progress", False), ("--progress", True)])
