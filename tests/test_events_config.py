@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 
 import pytest
 
+from app import config_checks
 from app.config import Settings
 from app.config_checks import EventSettings
 from app.detector import ConfigError
@@ -85,5 +88,9 @@ def test_the_checks_read_settings_fields_of_the_types_they_expect():
         for name, member in vars(EventSettings).items()
         if isinstance(member, property)
     }
-    assert len(members) == 11
     assert {name: fields.get(name) for name in members} == members
+    # ...and the protocol names every field the checks read off `settings`.
+    tree = ast.parse(inspect.getsource(config_checks))
+    attributes = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute)]
+    read = {node.attr for node in attributes if getattr(node.value, "id", "") == "settings"}
+    assert read == set(members)
