@@ -6,7 +6,11 @@ images that the model's training record held out (recording sessions it never sa
     .venv/bin/python bench/airborne.py airborne-validated.onnx   # (07dc8c8: the previous twin)
 
 A model trained on every frame held nothing out: the bench names the
-validated twin its settings came from and stops.
+validated twin its settings came from and stops, unless given `--held-out-of TWIN`: then it
+scores the model on the twin's held-out frames and says how many of them it trained on (a
+check that the file works, never an accuracy on unseen sessions):
+
+    .venv/bin/python bench/airborne.py model/airborne.onnx --held-out-of airborne-validated.onnx
 
 The COCO model (YOLOX-Nano) answers for its airplane and bird classes only: it has no drone
 or helicopter class, so it scores 0 there by construction. AP50 is tune's (COCO-style,
@@ -136,9 +140,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--base", type=Path, default=SHARED / "models" / "yolox_nano.onnx")
+    parser.add_argument("--held-out-of", type=Path, metavar="TWIN",
+                        help="score on the images this model held out")  # fmt: skip
     args = parser.parse_args()
     record = training_record(args.model)
-    images, names = held_out(record)
+    images, names = held_out(training_record(args.held_out_of) if args.held_out_of else record)
+    seen = {im.name for im in images} & set(record.get("trained_on") or ())
+    if seen:
+        print(f"!! {args.model.name} trained on {len(seen)} of these images: its AP50 below "
+              "flatters it and says nothing about unseen sessions")  # fmt: skip
     if not images:
         twin = (record.get("settings_from") or {}).get("model", "its validated twin")
         sys.exit(
@@ -146,7 +156,8 @@ def main() -> int:
             f"on {twin}, the same recipe with sessions held out whose settings it carries "
             "(its card says where to get it)"
         )
-    print(f"{len(images)} held-out images of the airborne sample ({args.model.name}'s record)")
+    whose = (args.held_out_of or args.model).name
+    print(f"{len(images)} held-out images of the airborne sample ({whose}'s record)")
     rows = []
     for label, path, only in (
         (f"COCO {args.base.name} (airplane, bird)", args.base, ("airplane", "bird")),
