@@ -141,7 +141,7 @@ def main() -> int:
     parser.add_argument("model", type=Path)
     parser.add_argument("--base", type=Path, default=SHARED / "models" / "yolox_nano.onnx")
     parser.add_argument("--held-out-of", type=Path, metavar="TWIN",
-                        help="score on the images this model held out")  # fmt: skip
+                        help="score on the images TWIN held out")  # fmt: skip
     args = parser.parse_args()
     record = training_record(args.model)
     images, names = held_out(training_record(args.held_out_of) if args.held_out_of else record)
@@ -154,7 +154,7 @@ def main() -> int:
         sys.exit(
             f"{args.model.name} held nothing out of the sample (trained on every frame): run this "
             f"on {twin}, the same recipe with sessions held out whose settings it carries "
-            "(its card says where to get it)"
+            "(its card says where to get it), or add --held-out-of TWIN for a check that it works"
         )
     whose = (args.held_out_of or args.model).name
     print(f"{len(images)} held-out images of the airborne sample ({whose}'s record)")
