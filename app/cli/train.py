@@ -36,9 +36,7 @@ def add_train_command(commands) -> None:
         "server slices them, and write an ONNX model the server loads. See docs/training.md.",
     )
     cmd.add_argument("images_dir", type=Path, metavar="IMAGES_DIR")
-    cmd.add_argument(
-        "--labels", type=Path, required=True, help="a folder of YOLO txt files or a COCO JSON file"
-    )
+    cmd.add_argument("--labels", type=Path, required=True, help="YOLO txt folder or COCO JSON")
     cmd.add_argument(
         "--classes",
         help="classes to train: car,bus (keep these) or "
@@ -101,11 +99,9 @@ def add_train_command(commands) -> None:
         help="processes that cut and augment samples (default: CPUs less one; 0: a thread)",
     )  # fmt: skip
     cmd.add_argument(
-        "--no-balance",
-        dest="balance",
-        action="store_false",
+        "--no-balance", dest="balance", action="store_false",
         help="do not repeat the views of rare classes (default: repeat-factor class balance)",
-    )
+    )  # fmt: skip
     cmd.add_argument(
         "--lr",
         type=float,
@@ -113,15 +109,18 @@ def add_train_command(commands) -> None:
         help=f"peak learning rate, the backbone's a fifth of it (default {LEARNING_RATE:g})",
     )
     cmd.add_argument(
-        "--freeze-backbone",
-        action="store_true",
+        "--freeze-backbone", action="store_true",
         help="only the neck and head learn: the base model's features kept, cheaper steps",
-    )
+    )  # fmt: skip
     cmd.add_argument(
-        "--pixels-dir",
-        type=Path,
+        "--weigh-classes", action="store_true",
+        help="weigh each box's class loss by its class's rarity, sqrt(f_max / f): class "
+        "balance at no cost in epoch time (with or without --no-balance)",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--pixels-dir", type=Path,
         help="where the decoded images are kept between epochs and runs (default OUT.pixels)",
-    )
+    )  # fmt: skip
     cmd.add_argument(
         "--resume", action="store_true", help="continue the run whose checkpoint is OUT.ckpt"
     )
@@ -138,8 +137,8 @@ def add_train_command(commands) -> None:
         type=Path,
         metavar="MODEL",
         help="with --val-fraction 0: carry the settings that a validated run of the same recipe "
-        "(classes, --tile, --base, class balance, --lr, --freeze-backbone) chose on its "
-        "held-out images",
+        "(classes, --tile, --base, class balance, --lr, --freeze-backbone, --weigh-classes) "
+        "chose on its held-out images",
     )
     cmd.add_argument(
         "--skip-bad-labels",
@@ -215,7 +214,7 @@ def prepare(args: argparse.Namespace, command: str, say):
     )
     slicing = SlicingOptions(tile_wh=(args.tile, args.tile)) if args.tile else SlicingOptions()
     workers = args.workers if args.workers is not None else max(0, usable_cpus() - 1)
-    schedule = Schedule(peak_lr=args.lr, freeze_backbone=args.freeze_backbone)
+    schedule = Schedule(args.lr, args.freeze_backbone, args.weigh_classes)
     borrowed = None
     if args.settings_from:
         names = {im.name for im in labelled}

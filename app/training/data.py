@@ -223,6 +223,16 @@ def view_classes(view: View, source: Source) -> np.ndarray:
     return source.classes[clip_boxes(source.boxes, np.array(view.xyxy, np.float64))[1]]
 
 
+def class_balance(
+    views: list[View], positive: list[bool], sources: list[Source], repeat: bool, weigh: int
+) -> tuple[list[float] | None, np.ndarray | None]:
+    """(repeats, weights): per positive view its repeat_factors if repeat, and with weigh=C
+    classes the (C,) class_weights, each counted over the classes of the positive views."""
+    held = [view_classes(v, sources[v.source]) for v, p in zip(views, positive, strict=True) if p]
+    repeats = repeat_factors(held) if repeat else None
+    return repeats, (class_weights(held, weigh) if weigh else None)
+
+
 def repeat_factors(held: list[np.ndarray]) -> list[float]:
     """Class balance by repeating views (LVIS's repeat-factor sampling, threshold the most
     common class): held[i] is the classes in positive view i; a class in a share f of the
@@ -237,3 +247,15 @@ def repeat_factors(held: list[np.ndarray]) -> list[float]:
     most = max(counts.values())
     factor = {c: float(np.sqrt(most / n)) for c, n in counts.items()}
     return [max([factor[int(c)] for c in classes], default=1.0) for classes in held]
+
+
+def class_weights(held: list[np.ndarray], num_classes: int) -> np.ndarray:
+    """(C,) weights of each class's loss (--weigh-classes): repeat_factors' sqrt(f_max / f)
+    over the positive views' classes, 1 for the most common class and any class unseen."""
+    counts = np.zeros(num_classes)
+    for classes in held:
+        counts[np.unique(np.asarray(classes, np.int64))] += 1
+    weights = np.ones(num_classes)
+    seen = counts > 0
+    weights[seen] = np.sqrt(counts.max() / counts[seen])
+    return weights

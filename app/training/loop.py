@@ -115,6 +115,7 @@ class Plan:
     teacher: torch.nn.Module | None = None  # the base model, frozen, for those views
     class_sources: list = field(default_factory=list)  # ClassPlan.sources
     repeats: list | None = None  # per positive view, its mean repeats per epoch (class balance)
+    class_weights: torch.Tensor | None = None  # (C,) class loss weights (--weigh-classes)
     schedule: Schedule = field(default_factory=Schedule)
 
 
@@ -156,7 +157,7 @@ def step_loss(model, plan: Plan, x, targets, distilled, cells) -> torch.Tensor:
     ]
     loss = rows.sum() * 0
     if labelled:
-        loss = loss + yolox_loss(rows[~distilled], labelled, *cells)[0]
+        loss = loss + yolox_loss(rows[~distilled], labelled, *cells, plan.class_weights)[0]
     if bool(distilled.any()):
         with torch.no_grad():
             taught = plan.teacher(x[distilled], logits=False)

@@ -112,10 +112,15 @@ def _dynamic_k(cost: torch.Tensor, ious: torch.Tensor, central: torch.Tensor) ->
 
 
 def yolox_loss(
-    rows: torch.Tensor, targets: list[torch.Tensor], grid, stride
+    rows: torch.Tensor,
+    targets: list[torch.Tensor],
+    grid,
+    stride,
+    class_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """(B, N, 5+C) logits and per image a (G, 5) tensor [class, x1, y1, x2, y2] input px ->
-    the loss (a scalar) and its parts, each normalised by the number of matched cells."""
+    the loss (a scalar) and its parts, each normalised by the number of matched cells. With
+    (C,) class_weights, a matched cell's class loss is weighed by its box's class's weight."""
     boxes_pred = decode(rows, grid, stride)
     obj_target = torch.zeros_like(rows[..., 4])
     box_losses, cls_losses = [], []
@@ -129,11 +134,12 @@ def yolox_loss(
         box_losses.append(1.0 - giou)
         cls_target = functional.one_hot(matched[:, 0].long(), rows.shape[-1] - 5).float()
         cls_target = cls_target * found.iou[:, None].clamp(min=0)
-        cls_losses.append(
-            functional.binary_cross_entropy_with_logits(
-                rows[b, found.fg, 5:], cls_target, reduction="none"
-            ).sum(-1)
-        )
+        cls_loss = functional.binary_cross_entropy_with_logits(
+            rows[b, found.fg, 5:], cls_target, reduction="none"
+        ).sum(-1)
+        if class_weights is not None:
+            cls_loss = cls_loss * class_weights[matched[:, 0].long()]
+        cls_losses.append(cls_loss)
     num_fg = max(1.0, float(obj_target.sum()))
     obj = (
         functional.binary_cross_entropy_with_logits(rows[..., 4], obj_target, reduction="sum")

@@ -23,7 +23,7 @@ from ..detector.slicing import SlicingOptions
 from ..tuning.labels import LabelledImage
 from ..tuning.model_metadata import with_metadata
 from .classes import ClassPlan
-from .data import has_boxes, make_source, render, repeat_factors, source_views, view_classes
+from .data import class_balance, has_boxes, make_source, render, source_views
 from .export import check_export, metadata, to_onnx
 from .feed import Feeder
 from .graph import LayoutError, YoloxGraph
@@ -111,11 +111,11 @@ def build_plan(job: Job, input_wh, device, base_classes: int, digest: str, say) 
     positive = [has_boxes(v, sources[v.source]) for v in views]
     plan = Plan(sources, views, positive, input_wh, job.epochs, job.budget_s, BATCH, device)
     plan.schedule = job.schedule
-    if balances(job.balance, job.classes.names):
-        held = [
-            view_classes(v, sources[v.source]) for v, p in zip(views, positive, strict=True) if p
-        ]
-        plan.repeats = repeat_factors(held)
+    repeat = balances(job.balance, job.classes.names)
+    weigh = len(job.classes.names) if job.schedule.weigh_classes else 0
+    plan.repeats, weights = class_balance(views, positive, sources, repeat, weigh)
+    if weights is not None:
+        plan.class_weights = torch.from_numpy(weights).float().to(device)
     for offset, path in enumerate(job.distill):
         index = len(job.train) + offset
         sources.append(make_source(store, index, [], [], path.name, input_wh, job.slicing))
@@ -173,6 +173,9 @@ def _start(job: Job, say) -> _Run:
         "geometry": geometry_env(job.slicing),
         "class_balance": bool(plan.repeats),
     } | job.schedule.record()
+    if plan.class_weights is not None:
+        weights = zip(job.classes.names, plan.class_weights.tolist(), strict=True)
+        record["class_weights"] = {name: round(w, 3) for name, w in weights}
     truths = [job.classes.relabel(image) for image in job.val]
     return _Run(job, model, plan, state, optimizer, checkpoint, truths, record)
 

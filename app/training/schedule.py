@@ -1,4 +1,5 @@
-"""How a run's weights learn, in the words of `train`'s flags (--lr, --freeze-backbone): what
+"""How a run's weights learn, in the words of `train`'s flags (--lr, --freeze-backbone,
+--weigh-classes): what
 the training record and a checkpoint say, and what --resume and --settings-from check. No
 torch here: the settings check reads it without training."""
 
@@ -13,15 +14,18 @@ LEARNING_RATE = 5e-4  # AdamW's peak, reached after the warm-up; cosine down fro
 class Schedule:
     """How the weights learn: the peak learning rate (--lr) and whether the backbone learns
     at all (--freeze-backbone: it keeps the base model's features, and the backward pass stops
-    at the neck, so a step costs less)."""
+    at the neck, so a step costs less), and whether the class loss of a box weighs by its
+    class's rarity (--weigh-classes: class balance at no cost in epoch time)."""
 
     peak_lr: float = LEARNING_RATE
     freeze_backbone: bool = False
+    weigh_classes: bool = False
 
     def record(self) -> dict:
         """The training record's words for it (and a checkpoint's, checked by --resume)."""
         backbone = "frozen" if self.freeze_backbone else "trained"
-        return {"learning_rate": self.peak_lr, "backbone": backbone}
+        class_loss = "weighted" if self.weigh_classes else "plain"
+        return {"learning_rate": self.peak_lr, "backbone": backbone, "class_loss": class_loss}
 
     def mismatch(self, record: dict) -> str | None:
         """What differs from a record's schedule, in the words of the flags (a record older
@@ -37,5 +41,10 @@ class Schedule:
             return (
                 f"trained with the backbone {theirs['backbone']}; this run's is "
                 f"{mine['backbone']} (give --freeze-backbone to both or neither)"
+            )
+        if theirs["class_loss"] != mine["class_loss"]:
+            return (
+                f"trained with the class loss {theirs['class_loss']}; this run's is "
+                f"{mine['class_loss']} (give --weigh-classes to both or neither)"
             )
         return None
