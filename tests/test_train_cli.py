@@ -78,6 +78,7 @@ def test_the_trained_model_is_served_with_its_labels(trained):
     assert record["epochs"] == 2 and len(record["history"]) == 2
     assert record["distill_images"] == 2
     assert record["learning_rate"] == 5e-4 and record["backbone"] == "trained"
+    assert record["class_loss"] == "plain" and "class_weights" not in record
     assert 0 <= record["val_ap50"] <= 1 and record["export_max_abs_diff"] < 2e-3
     client = create_app({"model_path": out}).test_client()
     image = shared_path("data", "demo", "small-vehicles1.jpeg").read_bytes()
@@ -201,7 +202,7 @@ def test_sessions_upscaled_tiles_and_settings_from_held_out_images(sky24, tmp_pa
         ["train", str(sky24 / "images"), "--labels", str(sky24 / "labels"), "--out", str(out),
          "--base", str(shared_path("models", "yolox_nano.onnx")), "--val-fraction", "0.25",
          "--scenes", r"^V_([A-Z]+)_(\d+)", "--scene-block", "6", "--tile", "320",
-         "--epochs", "1", "--workers", "0"]
+         "--epochs", "1", "--workers", "0", "--weigh-classes"]
     )  # fmt: skip
     stdout, stderr = io.StringIO(), io.StringIO()
     assert run_train(args, stdout, stderr, "test") == 0, stderr.getvalue()
@@ -209,6 +210,9 @@ def test_sessions_upscaled_tiles_and_settings_from_held_out_images(sky24, tmp_pa
     assert "18 training images, 6 held out (1 scene: BIRD-18-23)" in said  # clip 20: 18-23
     record = record_of(out)
     assert record["classes"] == ["bird", "drone"] and record["class_balance"]
+    weights = record["class_weights"]  # --weigh-classes, beside the repeats
+    assert record["class_loss"] == "weighted" and set(weights) == {"bird", "drone"}
+    assert min(weights.values()) == 1.0 and max(weights.values()) > 1.0  # 3 bird clips to 1
     assert record["geometry"]["SLICING_TILE"] == "320"
     assert len(record["trained_on"]) == 18
     assert not {name for name in record["trained_on"] if name.startswith("V_BIRD_020")}

@@ -1,6 +1,6 @@
-"""How a run's weights learn (--lr, --freeze-backbone): the learning-rate curve, a frozen
-backbone that takes no gradient and keeps the base model's weights, and the record check
-that --resume and --settings-from make."""
+"""How a run's weights learn (--lr, --freeze-backbone, --weigh-classes): the learning-rate
+curve, a frozen backbone that takes no gradient and keeps the base model's weights, the class
+loss weighed by rarity, and the record check that --resume and --settings-from make."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ MISMATCHES = [
      "trained with the backbone trained; this run's is frozen (give --freeze-backbone to both"),
     (Schedule(), {"backbone": "frozen"}, "the backbone frozen; this run's is trained"),
     (Schedule(freeze_backbone=True), {"backbone": "frozen"}, None),
+    (Schedule(weigh_classes=True), {"backbone": "trained"},
+     "trained with the class loss plain; this run's is weighted (give --weigh-classes to both"),
+    (Schedule(), {"class_loss": "weighted"}, "the class loss weighted; this run's is plain"),
+    (Schedule(weigh_classes=True), {"class_loss": "weighted"}, None),
 ]  # fmt: skip
 
 
@@ -42,9 +46,14 @@ def test_a_record_of_another_schedule_is_named_in_the_flags_words(schedule, reco
 
 
 def test_the_record_says_the_schedule():
-    assert Schedule().record() == {"learning_rate": LEARNING_RATE, "backbone": "trained"}
-    frozen = Schedule(peak_lr=2e-3, freeze_backbone=True)
-    assert frozen.record() == {"learning_rate": 2e-3, "backbone": "frozen"}
+    plain = {"learning_rate": LEARNING_RATE, "backbone": "trained", "class_loss": "plain"}
+    assert Schedule().record() == plain
+    frozen = Schedule(peak_lr=2e-3, freeze_backbone=True, weigh_classes=True)
+    assert frozen.record() == {
+        "learning_rate": 2e-3,
+        "backbone": "frozen",
+        "class_loss": "weighted",
+    }
 
 
 @pytest.mark.parametrize(
@@ -101,3 +110,27 @@ def test_a_frozen_backbone_takes_no_gradient_and_keeps_its_weights(nano, frozen)
     else:
         assert any(moved[k] for k in backbone)
         assert [g["share"] for g in optimizer.param_groups] == [0.2, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("box_class", "weights", "times"),
+    [
+        (2, [1.0, 1.0, 3.0], 3.0),  # the box's class weighs 3: its class loss, three times
+        (0, [1.0, 1.0, 3.0], 1.0),  # another class's weight changes nothing
+        (1, [1.0, 0.5, 1.0], 0.5),
+        (1, [1.0, 1.0, 1.0], 1.0),  # all ones: the plain loss
+    ],
+)
+def test_a_weighed_class_loss_scales_only_its_own_boxes(box_class, weights, times):
+    """--weigh-classes: a matched cell's class loss times its box's class weight; the box and
+    objectness parts, and so the assignment, stay as they were."""
+    torch.manual_seed(0)
+    grid, stride = cell_grid(INPUT_WH)
+    rows = torch.randn(2, grid.shape[0], 5 + 3)
+    targets = [torch.tensor([[box_class, 20.0, 24.0, 50.0, 44.0]]), torch.zeros(0, 5)]
+    _, plain = yolox_loss(rows, targets, grid, stride)
+    _, weighed = yolox_loss(rows, targets, grid, stride, torch.tensor(weights))
+    assert math.isclose(weighed["cls"], plain["cls"] * times, rel_tol=1e-5)
+    assert (weighed["box"], weighed["obj"], weighed["fg"]) == (
+        plain["box"], plain["obj"], plain["fg"],
+    )  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from app.detector.slicing import SlicingOptions
-from app.training.data import make_source, render, repeat_factors, source_views
+from app.training.data import class_weights, make_source, render, repeat_factors, source_views
 from app.training.pixels import build_store, store_key
 from app.training.validate import SceneRule, Score, split_by_scene
 from app.tuning.labels import LabelledImage
@@ -100,6 +100,22 @@ def test_sessions_are_held_out_whole_and_every_class_is_validated():
 )
 def test_rare_classes_are_repeated(held, factors):
     assert np.allclose(repeat_factors([np.array(c) for c in held]), factors)
+
+
+@pytest.mark.parametrize(
+    ("held", "classes", "weights"),
+    [
+        ([[0], [0], [0], [0], [1]], 2, [1.0, 2.0]),  # sqrt(4 / 1), as the repeats
+        ([[0, 0, 0], [1]], 2, [1.0, 1.0]),  # views are counted, not boxes
+        ([[2], [2], [0, 2], [0]], 4, [np.sqrt(3 / 2), 1.0, 1.0, 1.0]),  # 1 and 3 unseen
+        ([[1], [1], [1], [1], [1], [1], [1], [1], [1], [0]], 3, [3.0, 1.0, 1.0]),
+        ([[]], 2, [1.0, 1.0]),  # no boxes: nothing to weigh
+    ],
+)
+def test_rare_classes_weigh_more(held, classes, weights):
+    """--weigh-classes: the class loss weight is the repeat factor, sqrt(f_max / f) over the
+    views; the most common class and classes never seen weigh 1."""
+    assert np.allclose(class_weights([np.array(c) for c in held], classes), weights)
 
 
 def test_upscaled_tiles_enlarge_objects_as_the_server_does(tmp_path):
