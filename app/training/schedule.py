@@ -1,7 +1,6 @@
 """How a run's weights learn, in the words of `train`'s flags (--lr, --freeze-backbone,
---weigh-classes): what
-the training record and a checkpoint say, and what --resume and --settings-from check. No
-torch here: the settings check reads it without training."""
+--weigh-classes): what the training record and a checkpoint say, and what --resume and
+--settings-from check. No torch here: the settings check reads it without training."""
 
 from __future__ import annotations
 
