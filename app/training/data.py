@@ -238,20 +238,17 @@ def repeat_factors(held: list[np.ndarray]) -> list[float]:
     common class): held[i] is the classes in positive view i; a class in a share f of the
     views has r = sqrt(f_max / f), a view repeats max(r) over its classes per epoch. With
     1,093 drone frames against 220 helicopter ones, helicopter views come about 2.2 times."""
-    counts: dict[int, int] = {}
-    for classes in held:
-        for c in set(int(c) for c in classes):
-            counts[c] = counts.get(c, 0) + 1
-    if not counts:
+    present = [np.asarray(c, np.int64) for c in held if len(c)]
+    if not present:
         return [1.0] * len(held)
-    most = max(counts.values())
-    factor = {c: float(np.sqrt(most / n)) for c, n in counts.items()}
-    return [max([factor[int(c)] for c in classes], default=1.0) for classes in held]
+    factor = class_weights(held, 1 + max(int(c.max()) for c in present))
+    return [max([float(factor[int(c)]) for c in classes], default=1.0) for classes in held]
 
 
 def class_weights(held: list[np.ndarray], num_classes: int) -> np.ndarray:
-    """(C,) weights of each class's loss (--weigh-classes): repeat_factors' sqrt(f_max / f)
-    over the positive views' classes, 1 for the most common class and any class unseen."""
+    """(C,) per-class sqrt(f_max / f) over the positive views' classes (held[i]: the classes
+    in view i), 1 for the most common class and any class unseen: the weights of the class
+    loss (--weigh-classes) and the factors repeat_factors repeats views by."""
     counts = np.zeros(num_classes)
     for classes in held:
         counts[np.unique(np.asarray(classes, np.int64))] += 1
