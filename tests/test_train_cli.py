@@ -127,28 +127,34 @@ def test_resume_refuses_a_checkpoint_of_other_images_in_one_line(trained, tmp_pa
     assert len(stderr.strip().splitlines()) == 1 and "epoch" not in stdout
 
 
-def test_a_frozen_backbone_ships_the_base_models_backbone(aerial6, tmp_path):
-    """--freeze-backbone, end to end: the exported model's backbone convs are the base model's
-    bytes, the rest learnt; the record says so."""
+@pytest.mark.parametrize(
+    ("flag", "neck"), [("--freeze-backbone", "trained"), ("--freeze-neck", "frozen")]
+)
+def test_a_frozen_backbone_ships_the_base_models_backbone(aerial6, tmp_path, flag, neck):
+    """--freeze-backbone (and --freeze-neck, which freezes the neck too), end to end: the
+    exported model's frozen convs are the base model's bytes, the rest learnt; the record says
+    so."""
     from app.training.graph import YoloxGraph
 
     out = tmp_path / "frozen.onnx"
     code, _, stderr = train(
-        aerial6, out, "--epochs", "1", "--budget-minutes", "0.05", "--freeze-backbone",
+        aerial6, out, "--epochs", "1", "--budget-minutes", "0.05", flag,
         "--lr", "1e-3", "--workers", "0", "--no-progress",
     )  # fmt: skip
     assert code == 0, stderr
     record = record_of(out)
     assert record["backbone"] == "frozen" and record["learning_rate"] == 1e-3
+    assert record["neck"] == neck
     base = onnx.load(str(shared_path("models", "yolox_nano.onnx")))
     graph = YoloxGraph(base, [[2]])
-    backbone = {graph.names[k] for k in graph.backbone_keys}
+    frozen = graph.backbone_keys if neck == "trained" else set(graph.params) - graph.head_keys
+    kept = {graph.names[k] for k in frozen}
     before = {t.name: onnx.numpy_helper.to_array(t) for t in base.graph.initializer}
     after = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
-    assert all((before[n] == after[n]).all() for n in backbone)
-    rest = [n for n in graph.names.values() if n not in backbone]
+    assert all((before[n] == after[n]).all() for n in kept)
+    rest = [n for n in graph.names.values() if n not in kept]
     assert any(before[n].shape != after[n].shape or (before[n] != after[n]).any() for n in rest)
-    learnt = [n for n in rest if before[n].shape == after[n].shape]  # the neck, not the classes
+    learnt = [n for n in rest if before[n].shape == after[n].shape]  # not the class convs
     assert any((before[n] != after[n]).any() for n in learnt)
 
 

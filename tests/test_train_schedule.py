@@ -1,5 +1,6 @@
-"""How a run's weights learn (--lr, --freeze-backbone, --weigh-classes): the learning-rate
-curve, a frozen backbone that takes no gradient and keeps the base model's weights, the class
+"""How a run's weights learn (--lr, --freeze-backbone, --freeze-neck, --weigh-classes): the
+learning-rate curve, a frozen backbone (and neck) that takes no gradient and keeps the base
+model's weights, the class
 loss weighed by rarity, and the record check that --resume and --settings-from make."""
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ MISMATCHES = [
      "trained with the class loss plain; this run's is weighted (give --weigh-classes to both"),
     (Schedule(), {"class_loss": "weighted"}, "the class loss weighted; this run's is plain"),
     (Schedule(weigh_classes=True), {"class_loss": "weighted"}, None),
+    (Schedule(freeze_neck=True), {"backbone": "frozen"},
+     "trained with the neck trained; this run's is frozen (give --freeze-neck to both"),
+    (Schedule(freeze_backbone=True), {"backbone": "frozen", "neck": "frozen"},
+     "the neck frozen; this run's is trained"),
+    (Schedule(freeze_neck=True), {"backbone": "trained", "neck": "frozen"},
+     "the backbone trained; this run's is frozen"),  # --freeze-neck freezes the backbone too
+    (Schedule(freeze_neck=True), {"backbone": "frozen", "neck": "frozen"}, None),
 ]  # fmt: skip
 
 
@@ -45,15 +53,20 @@ def test_a_record_of_another_schedule_is_named_in_the_flags_words(schedule, reco
         assert refusal in said
 
 
-def test_the_record_says_the_schedule():
-    plain = {"learning_rate": LEARNING_RATE, "backbone": "trained", "class_loss": "plain"}
-    assert Schedule().record() == plain
-    frozen = Schedule(peak_lr=2e-3, freeze_backbone=True, weigh_classes=True)
-    assert frozen.record() == {
-        "learning_rate": 2e-3,
-        "backbone": "frozen",
-        "class_loss": "weighted",
-    }
+@pytest.mark.parametrize(
+    ("schedule", "record"),
+    [
+        (Schedule(), {"learning_rate": LEARNING_RATE, "backbone": "trained", "neck": "trained",
+                      "class_loss": "plain"}),
+        (Schedule(peak_lr=2e-3, freeze_backbone=True, weigh_classes=True),
+         {"learning_rate": 2e-3, "backbone": "frozen", "neck": "trained",
+          "class_loss": "weighted"}),
+        (Schedule(freeze_neck=True), {"learning_rate": LEARNING_RATE, "backbone": "frozen",
+                                      "neck": "frozen", "class_loss": "plain"}),
+    ],
+)  # fmt: skip
+def test_the_record_says_the_schedule(schedule, record):
+    assert schedule.record() == record
 
 
 @pytest.mark.parametrize(
@@ -134,3 +147,26 @@ def test_a_weighed_class_loss_scales_only_its_own_boxes(box_class, weights, time
     assert (weighed["box"], weighed["obj"], weighed["fg"]) == (
         plain["box"], plain["obj"], plain["fg"],
     )  # fmt: skip
+
+
+def test_the_head_is_each_levels_stem_and_what_follows_it(nano):
+    """YOLOX-Nano's head, per level: a 1x1 stem, two depthwise-separable convs (two convs
+    each) for the classes and two for the box, then the class, box and objectness convs: 12
+    convs, a weight and a bias each, on each of 3 levels. None of it is backbone, and all of it
+    runs after the neck's last upsampling."""
+    assert len(nano.head_keys) == 3 * 12 * 2
+    assert not nano.head_keys & nano.backbone_keys
+    assert {nano.key[level.cls_weight] for level in nano.head} <= nano.head_keys
+    order = {key: i for i, node in enumerate(nano.nodes) for key in map(nano.key.get, node.input)}
+    last_resize = max(i for i, node in enumerate(nano.nodes) if node.op_type == "Resize")
+    assert min(order[k] for k in nano.head_keys) > last_resize
+
+
+def test_a_frozen_neck_leaves_only_the_head_learning(nano):
+    before = {k: p.detach().clone() for k, p in nano.params.items()}
+    optimizer = optimizer_for(nano, Schedule(freeze_neck=True))
+    steps(nano, optimizer)
+    moved = {k for k in nano.params if not torch.equal(before[k], nano.params[k])}
+    assert moved and moved <= nano.head_keys
+    assert all(nano.params[k].grad is None for k in set(nano.params) - nano.head_keys)
+    assert len(optimizer.param_groups) == 1

@@ -54,17 +54,13 @@ def add_train_command(commands) -> None:
         help="the trained model (default trained.onnx; its checkpoint: OUT.ckpt)",
     )
     cmd.add_argument(
-        "--epochs",
-        type=int,
-        default=DEFAULT_EPOCHS,
+        "--epochs", type=int, default=DEFAULT_EPOCHS,
         help=f"at most this many epochs (default {DEFAULT_EPOCHS})",
-    )
+    )  # fmt: skip
     cmd.add_argument(
-        "--budget-minutes",
-        type=float,
-        default=DEFAULT_BUDGET_MINUTES,
+        "--budget-minutes", type=float, default=DEFAULT_BUDGET_MINUTES,
         help=f"stop training by then (default {DEFAULT_BUDGET_MINUTES:g})",
-    )
+    )  # fmt: skip
     cmd.add_argument(
         "--val-fraction",
         type=float,
@@ -103,14 +99,16 @@ def add_train_command(commands) -> None:
         help="do not repeat the views of rare classes (default: repeat-factor class balance)",
     )  # fmt: skip
     cmd.add_argument(
-        "--lr",
-        type=float,
-        default=LEARNING_RATE,
+        "--lr", type=float, default=LEARNING_RATE,
         help=f"peak learning rate, the backbone's a fifth of it (default {LEARNING_RATE:g})",
-    )
+    )  # fmt: skip
     cmd.add_argument(
         "--freeze-backbone", action="store_true",
         help="only the neck and head learn: the base model's features kept, cheaper steps",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--freeze-neck", action="store_true",
+        help="only the head learns (the backbone frozen too): cheaper steps again",
     )  # fmt: skip
     cmd.add_argument(
         "--weigh-classes", action="store_true",
@@ -214,7 +212,7 @@ def prepare(args: argparse.Namespace, command: str, say):
     )
     slicing = SlicingOptions(tile_wh=(args.tile, args.tile)) if args.tile else SlicingOptions()
     workers = args.workers if args.workers is not None else max(0, usable_cpus() - 1)
-    schedule = Schedule(args.lr, args.freeze_backbone, args.weigh_classes)
+    schedule = Schedule(args.lr, args.freeze_backbone, args.weigh_classes, args.freeze_neck)
     borrowed = None
     if args.settings_from:
         names = {im.name for im in labelled}

@@ -135,6 +135,7 @@ class YoloxGraph(nn.Module):
         self._silu_out = set(self._silu.values())
         self._body = _body(self.nodes, self.head, set(self._silu))
         self.backbone_keys = _backbone_keys(self.nodes, self.key)
+        self.head_keys = _head_keys(self.nodes, self.head, self.key)
 
     def param(self, name: str) -> torch.Tensor:
         return self.params[self.key[name]]
@@ -234,6 +235,34 @@ def _silu_pairs(nodes) -> dict[str, str]:
             if sigmoid_of.get(s) == x and uses[s] == 1:
                 pairs[s] = n.output[0]
     return pairs
+
+
+def _head_keys(nodes, head: list[HeadLevel], key: dict[str, str]) -> set[str]:
+    """Parameters of the head's convs: per level, its stem (the last conv that both the class
+    and the box predictions come from) and the convs between it and the predictions."""
+    producer = {out: node for node in nodes for out in node.output}
+
+    def convs_above(name: str) -> list:
+        seen, todo, found = set(), [name], []
+        while todo:
+            node = producer.get(todo.pop())
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            found += [node] if node.op_type == "Conv" else []
+            todo += node.input
+        return found
+
+    order = {id(node): i for i, node in enumerate(nodes)}
+    found: set[str] = set()
+    for level in head:
+        cls_path, box_path = convs_above(level.cls_logit), convs_above(level.reg)
+        shared = {id(n) for n in cls_path} & {id(n) for n in box_path}
+        stem = max(shared, key=order.__getitem__)
+        for node in cls_path + box_path + convs_above(level.obj_logit):
+            if id(node) not in shared or id(node) == stem:
+                found |= {key[name] for name in node.input[1:] if name in key}
+    return found
 
 
 def _backbone_keys(nodes, key: dict[str, str]) -> set[str]:

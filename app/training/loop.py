@@ -74,14 +74,16 @@ def time_for_another_epoch(state: State, budget_s: float) -> bool:
 
 
 def optimizer_for(model, schedule: Schedule) -> torch.optim.Optimizer:
-    """AdamW over the trained parameters; a frozen backbone's take no gradient at all."""
+    """AdamW over the trained parameters; a frozen backbone's (and neck's) take no gradient."""
+    frozen = model.backbone_keys if schedule.freeze_backbone else set()
+    if schedule.freeze_neck:
+        frozen = set(model.params) - model.head_keys
     backbone = [p for k, p in model.params.items() if k in model.backbone_keys]
-    rest = [p for k, p in model.params.items() if k not in model.backbone_keys]
+    rest = [p for k, p in model.params.items() if k not in model.backbone_keys | frozen]
     groups = [{"params": rest, "share": 1.0}]
-    if schedule.freeze_backbone:
-        for param in backbone:
-            param.requires_grad_(False)
-    else:
+    for key in frozen:
+        model.params[key].requires_grad_(False)
+    if not schedule.freeze_backbone:
         groups.insert(0, {"params": backbone, "share": BACKBONE_LR_SHARE})
     return torch.optim.AdamW(groups, lr=schedule.peak_lr, weight_decay=WEIGHT_DECAY)
 

@@ -1,6 +1,6 @@
 """How a run's weights learn, in the words of `train`'s flags (--lr, --freeze-backbone,
---weigh-classes): what the training record and a checkpoint say, and what --resume and
---settings-from check. No torch here: the settings check reads it without training."""
+--freeze-neck, --weigh-classes): what the training record and a checkpoint say, and what
+--resume and --settings-from check. No torch here: the settings check reads it without training."""
 
 from __future__ import annotations
 
@@ -13,18 +13,31 @@ LEARNING_RATE = 5e-4  # AdamW's peak, reached after the warm-up; cosine down fro
 class Schedule:
     """How the weights learn: the peak learning rate (--lr) and whether the backbone learns
     at all (--freeze-backbone: it keeps the base model's features, and the backward pass stops
-    at the neck, so a step costs less), and whether the class loss of a box weighs by its
-    class's rarity (--weigh-classes: class balance at no cost in epoch time)."""
+    at the neck, so a step costs less), whether the neck learns (--freeze-neck, which freezes
+    the backbone too: only the head learns, and a step costs less again), and whether the
+    class loss of a box weighs by its class's rarity (--weigh-classes: class balance at no
+    cost in epoch time)."""
 
     peak_lr: float = LEARNING_RATE
     freeze_backbone: bool = False
     weigh_classes: bool = False
+    freeze_neck: bool = False
+
+    def __post_init__(self) -> None:
+        if self.freeze_neck and not self.freeze_backbone:
+            object.__setattr__(self, "freeze_backbone", True)  # the neck frozen, the backbone too
 
     def record(self) -> dict:
         """The training record's words for it (and a checkpoint's, checked by --resume)."""
         backbone = "frozen" if self.freeze_backbone else "trained"
+        neck = "frozen" if self.freeze_neck else "trained"
         class_loss = "weighted" if self.weigh_classes else "plain"
-        return {"learning_rate": self.peak_lr, "backbone": backbone, "class_loss": class_loss}
+        return {
+            "learning_rate": self.peak_lr,
+            "backbone": backbone,
+            "neck": neck,
+            "class_loss": class_loss,
+        }
 
     def mismatch(self, record: dict) -> str | None:
         """What differs from a record's schedule, in the words of the flags (a record older
@@ -40,6 +53,11 @@ class Schedule:
             return (
                 f"trained with the backbone {theirs['backbone']}; this run's is "
                 f"{mine['backbone']} (give --freeze-backbone to both or neither)"
+            )
+        if theirs["neck"] != mine["neck"]:
+            return (
+                f"trained with the neck {theirs['neck']}; this run's is {mine['neck']} "
+                "(give --freeze-neck to both or neither)"
             )
         if theirs["class_loss"] != mine["class_loss"]:
             return (
