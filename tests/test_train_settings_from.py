@@ -200,6 +200,8 @@ def test_the_twin_must_share_the_base_and_the_class_balance(record, base, balanc
          "trained with the backbone frozen; this run's is trained (give --freeze-backbone"),
         ({"base": "yolox_nano.onnx"}, Schedule(peak_lr=1e-3),
          "trained with learning rate 0.0005; this run has 0.001 (give the same --lr)"),
+        ({"base": "yolox_nano.onnx", "backbone": "frozen"}, Schedule(freeze_neck=True),
+         "trained with the neck trained; this run's is frozen (give --freeze-neck"),
     ],
 )  # fmt: skip
 def test_the_twin_must_share_the_schedule(record, schedule, refusal):
