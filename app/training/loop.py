@@ -75,9 +75,10 @@ def time_for_another_epoch(state: State, budget_s: float) -> bool:
 
 def optimizer_for(model, schedule: Schedule) -> torch.optim.Optimizer:
     """AdamW over the trained parameters; a frozen backbone's (and neck's) take no gradient."""
-    frozen = model.backbone_keys if schedule.freeze_backbone else set()
     if schedule.freeze_neck:
         frozen = set(model.params) - model.head_keys
+    else:
+        frozen = model.backbone_keys if schedule.freeze_backbone else set()
     backbone = [p for k, p in model.params.items() if k in model.backbone_keys]
     rest = [p for k, p in model.params.items() if k not in model.backbone_keys | frozen]
     groups = [{"params": rest, "share": 1.0}]
