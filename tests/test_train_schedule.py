@@ -157,7 +157,8 @@ def test_the_head_is_each_levels_stem_and_what_follows_it(nano):
     assert len(nano.head_keys) == 3 * 12 * 2
     assert not nano.head_keys & nano.backbone_keys
     assert {nano.key[level.cls_weight] for level in nano.head} <= nano.head_keys
-    order = {key: i for i, node in enumerate(nano.nodes) for key in map(nano.key.get, node.input)}
+    used_at = {n: i for i, node in enumerate(nano.nodes) for n in node.input if n in nano.key}
+    order = {nano.key[n]: i for n, i in used_at.items()}
     last_resize = max(i for i, node in enumerate(nano.nodes) if node.op_type == "Resize")
     assert min(order[k] for k in nano.head_keys) > last_resize
 

@@ -78,13 +78,13 @@ def optimizer_for(model, schedule: Schedule) -> torch.optim.Optimizer:
     if schedule.freeze_neck:
         frozen = set(model.params) - model.head_keys
     else:
-        frozen = model.backbone_keys if schedule.freeze_backbone else set()
+        frozen = model.backbone_keys if schedule.backbone_frozen else set()
     backbone = [p for k, p in model.params.items() if k in model.backbone_keys]
     rest = [p for k, p in model.params.items() if k not in model.backbone_keys | frozen]
     groups = [{"params": rest, "share": 1.0}]
     for key in frozen:
         model.params[key].requires_grad_(False)
-    if not schedule.freeze_backbone:
+    if not schedule.backbone_frozen:
         groups.insert(0, {"params": backbone, "share": BACKBONE_LR_SHARE})
     return torch.optim.AdamW(groups, lr=schedule.peak_lr, weight_decay=WEIGHT_DECAY)
 

@@ -23,13 +23,14 @@ class Schedule:
     weigh_classes: bool = False
     freeze_neck: bool = False
 
-    def __post_init__(self) -> None:
-        if self.freeze_neck and not self.freeze_backbone:
-            object.__setattr__(self, "freeze_backbone", True)  # the neck frozen, the backbone too
+    @property
+    def backbone_frozen(self) -> bool:
+        """--freeze-backbone, or --freeze-neck (which freezes the backbone too)."""
+        return self.freeze_backbone or self.freeze_neck
 
     def record(self) -> dict:
         """The training record's words for it (and a checkpoint's, checked by --resume)."""
-        backbone = "frozen" if self.freeze_backbone else "trained"
+        backbone = "frozen" if self.backbone_frozen else "trained"
         neck = "frozen" if self.freeze_neck else "trained"
         class_loss = "weighted" if self.weigh_classes else "plain"
         return {
