@@ -43,16 +43,13 @@ def add_train_command(commands) -> None:
         "vehicle=car+truck+bus (merge into one); default: every labelled class",
     )
     cmd.add_argument(
-        "--base",
-        type=Path,
+        "--base", type=Path,
         help="YOLOX-layout ONNX to start from (default: the served model, MODEL_PATH)",
-    )
+    )  # fmt: skip
     cmd.add_argument(
-        "--out",
-        type=Path,
-        default=Path("trained.onnx"),
+        "--out", type=Path, default=Path("trained.onnx"),
         help="the trained model (default trained.onnx; its checkpoint: OUT.ckpt)",
-    )
+    )  # fmt: skip
     cmd.add_argument(
         "--epochs", type=int, default=DEFAULT_EPOCHS,
         help=f"at most this many epochs (default {DEFAULT_EPOCHS})",
@@ -62,11 +59,9 @@ def add_train_command(commands) -> None:
         help=f"stop training by then (default {DEFAULT_BUDGET_MINUTES:g})",
     )  # fmt: skip
     cmd.add_argument(
-        "--val-fraction",
-        type=float,
-        default=DEFAULT_VAL_FRACTION,
+        "--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
         help="share of the images held out, whole scenes (default 0.2; 0: none)",
-    )
+    )  # fmt: skip
     cmd.add_argument(
         "--scenes",
         metavar="REGEX",
@@ -116,6 +111,11 @@ def add_train_command(commands) -> None:
         "balance at no cost in epoch time (with or without --no-balance)",
     )  # fmt: skip
     cmd.add_argument(
+        "--paste", type=int, default=0, metavar="N",
+        help="paste 1 to N objects cut from other training images into half the samples, "
+        "classes drawn evenly: context stops telling the class (default 0: none)",
+    )  # fmt: skip
+    cmd.add_argument(
         "--pixels-dir", type=Path,
         help="where the decoded images are kept between epochs and runs (default OUT.pixels)",
     )  # fmt: skip
@@ -135,8 +135,8 @@ def add_train_command(commands) -> None:
         type=Path,
         metavar="MODEL",
         help="with --val-fraction 0: carry the settings that a validated run of the same recipe "
-        "(classes, --tile, --base, class balance, --lr, --freeze-backbone, --weigh-classes) "
-        "chose on its held-out images",
+        "(classes, --tile, --base, class balance, --lr, --freeze-backbone, --weigh-classes, "
+        "--paste) chose on its held-out images",
     )
     cmd.add_argument(
         "--skip-bad-labels",
@@ -159,6 +159,7 @@ def _check(args: argparse.Namespace) -> None:
         (1 <= args.scene_block <= 1_000_000, "--scene-block must be 1 or more"),
         (args.workers is None or 0 <= args.workers <= 256, "--workers must be 0 to 256"),
         (1e-6 <= args.lr <= 0.1, "--lr must be 1e-06 to 0.1"),
+        (0 <= args.paste <= 16, "--paste must be 0 to 16"),
         (tile_ok, f"--tile must be {MIN_TILE_PX} to {MAX_TILE_PX} px"),
     ):
         if not ok:
@@ -212,7 +213,9 @@ def prepare(args: argparse.Namespace, command: str, say):
     )
     slicing = SlicingOptions(tile_wh=(args.tile, args.tile)) if args.tile else SlicingOptions()
     workers = args.workers if args.workers is not None else max(0, usable_cpus() - 1)
-    schedule = Schedule(args.lr, args.freeze_backbone, args.weigh_classes, args.freeze_neck)
+    schedule = Schedule(
+        args.lr, args.freeze_backbone, args.weigh_classes, args.freeze_neck, args.paste
+    )
     borrowed = None
     if args.settings_from:
         names = {im.name for im in labelled}

@@ -137,11 +137,12 @@ def zoom(rng: np.random.Generator) -> float:
 
 
 def render(
-    view: View, source: Source, input_wh, rng: np.random.Generator | None
+    view: View, source: Source, input_wh, rng: np.random.Generator | None, paste=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """One sample: (H, W, 3) uint8 RGB input and (K, 5) [class, x1, y1, x2, y2] input px.
 
-    rng None: the view as the server feeds it (no augmentation), for checks.
+    rng None: the view as the server feeds it (no augmentation), for checks. paste (with an
+    rng): paste(canvas, targets, factor, rng) adds objects of other images (--paste).
     """
     x1, y1 = view.xyxy[:2]
     factor = view.scale * (zoom(rng) if rng is not None else 1.0)
@@ -156,11 +157,14 @@ def render(
     boxes = np.clip(boxes * factor, 0, [*input_wh, *input_wh])
     classes = source.classes[keep]
     large = (boxes[:, 2:] - boxes[:, :2] >= MIN_BOX_PX).all(1)
-    boxes, classes = boxes[large], classes[large]
+    targets = np.concatenate([classes[large, None].astype(np.float64), boxes[large]], 1)
     if rng is not None:
-        canvas, boxes = _flip(canvas, boxes, rng, vertical=source.tiled)
+        if paste is not None:
+            canvas, targets = paste(canvas, targets, factor, rng)
+        canvas, flipped = _flip(canvas, targets[:, 1:], rng, vertical=source.tiled)
+        targets = np.concatenate([targets[:, :1], flipped], 1)
         canvas = jitter_colour(canvas, rng)
-    return canvas, np.concatenate([classes[:, None].astype(np.float64), boxes], 1)
+    return canvas, targets
 
 
 def _zoom_centre(view: View, source: Source, region_wh, factor: float, rng) -> np.ndarray:

@@ -187,7 +187,8 @@ def run_training(job: Job, progress, say) -> dict:
     run = _start(job, say)
     state = run.state
     rng = np.random.default_rng(state.epoch)
-    feeder = Feeder(run.plan.sources, run.plan.input_wh, job.workers)
+    plan, paste = run.plan, job.schedule.paste  # pasted from job.train, never --distill's
+    feeder = Feeder(plan.sources, plan.input_wh, job.workers, paste=paste, labelled=len(job.train))
     try:
         bar = progress(job.epochs, state.epoch, job.budget_s - state.elapsed_s)
         while state.epoch < job.epochs and time_for_another_epoch(state, job.budget_s):

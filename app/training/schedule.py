@@ -1,5 +1,5 @@
 """How a run's weights learn, in the words of `train`'s flags (--lr, --freeze-backbone,
---freeze-neck, --weigh-classes): what the training record and a checkpoint say, and what
+--freeze-neck, --weigh-classes, --paste): what the training record and a checkpoint say, and what
 --resume and --settings-from check. No torch here: the settings check reads it without training."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Schedule:
     freeze_backbone: bool = False
     weigh_classes: bool = False
     freeze_neck: bool = False
+    paste: int = 0  # --paste: the most objects of other images pasted into a sample
 
     @property
     def backbone_frozen(self) -> bool:
@@ -38,6 +39,7 @@ class Schedule:
             "backbone": backbone,
             "neck": neck,
             "class_loss": class_loss,
+            "paste": self.paste,
         }
 
     def mismatch(self, record: dict) -> str | None:
@@ -60,9 +62,18 @@ class Schedule:
                 f"trained with the neck {theirs['neck']}; this run's is {mine['neck']} "
                 "(give --freeze-neck to both or neither)"
             )
+        if theirs["paste"] != mine["paste"]:
+            return (
+                f"trained with {_pasting(theirs['paste'])}; this run has "
+                f"{_pasting(self.paste)} (give the same --paste)"
+            )
         if theirs["class_loss"] != mine["class_loss"]:
             return (
                 f"trained with the class loss {theirs['class_loss']}; this run's is "
                 f"{mine['class_loss']} (give --weigh-classes to both or neither)"
             )
         return None
+
+
+def _pasting(most: int) -> str:
+    return f"up to {most} pasted objects a sample" if most else "no pasted objects"

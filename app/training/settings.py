@@ -117,7 +117,7 @@ def borrowed_settings(
     same recipe: a run with --val-fraction 0 holds nothing out, so the settings it carries are
     the ones its validated twin chose on held-out images. The twin must have the same classes,
     base model (by file name), class balance (`balances`), schedule (--lr, --freeze-backbone,
-    --freeze-neck, --weigh-classes) and trained geometry, and have held out images that are
+    --freeze-neck, --weigh-classes, --paste) and trained geometry, and have held out images that are
     among this run's. Records older than a field are not checked on it."""
     import onnx
 
