@@ -79,6 +79,7 @@ def test_the_trained_model_is_served_with_its_labels(trained):
     assert record["distill_images"] == 2
     assert record["learning_rate"] == 5e-4 and record["backbone"] == "trained"
     assert record["class_loss"] == "plain" and "class_weights" not in record
+    assert record["paste"] == 0
     assert 0 <= record["val_ap50"] <= 1 and record["export_max_abs_diff"] < 2e-3
     client = create_app({"model_path": out}).test_client()
     image = shared_path("data", "demo", "small-vehicles1.jpeg").read_bytes()
@@ -105,6 +106,8 @@ def test_resume_continues_the_killed_run(trained, aerial6, tmp_path):
         (("--lr", "1e-3"), "trained with learning rate 0.0005; this run has 0.001 (give the "
          "same --lr), or drop --resume"),
         (("--freeze-backbone",), "trained with the backbone trained; this run's is frozen"),
+        (("--paste", "2"), "trained with no pasted objects; this run has up to 2 pasted objects "
+         "a sample (give the same --paste), or drop --resume"),
     ],
 )  # fmt: skip
 def test_resume_refuses_another_schedule(trained, aerial6, tmp_path, flags, refusal):

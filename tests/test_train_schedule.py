@@ -1,7 +1,7 @@
-"""How a run's weights learn (--lr, --freeze-backbone, --freeze-neck, --weigh-classes): the
-learning-rate curve, a frozen backbone (and neck) that takes no gradient and keeps the base
-model's weights, the class
-loss weighed by rarity, and the record check that --resume and --settings-from make."""
+"""How a run's weights learn (--lr, --freeze-backbone, --freeze-neck, --weigh-classes,
+--paste): the learning-rate curve, a frozen backbone (and neck) that takes no gradient and keeps
+the base model's weights, the class loss weighed by rarity, and the record check that --resume
+and --settings-from make (the pasting itself: test_train_paste.py)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ MISMATCHES = [
     (Schedule(freeze_neck=True), {"backbone": "trained", "neck": "frozen"},
      "the backbone trained; this run's is frozen"),  # --freeze-neck freezes the backbone too
     (Schedule(freeze_neck=True), {"backbone": "frozen", "neck": "frozen"}, None),
+    (Schedule(paste=3), {},
+     "trained with no pasted objects; this run has up to 3 pasted objects a sample (give the "
+     "same --paste)"),
+    (Schedule(), {"paste": 2}, "trained with up to 2 pasted objects a sample; this run has no"),
+    (Schedule(paste=2), {"paste": 3}, "up to 3 pasted objects a sample; this run has up to 2"),
+    (Schedule(paste=2), {"paste": 2}, None),
 ]  # fmt: skip
 
 
@@ -57,12 +63,12 @@ def test_a_record_of_another_schedule_is_named_in_the_flags_words(schedule, reco
     ("schedule", "record"),
     [
         (Schedule(), {"learning_rate": LEARNING_RATE, "backbone": "trained", "neck": "trained",
-                      "class_loss": "plain"}),
-        (Schedule(peak_lr=2e-3, freeze_backbone=True, weigh_classes=True),
+                      "class_loss": "plain", "paste": 0}),
+        (Schedule(peak_lr=2e-3, freeze_backbone=True, weigh_classes=True, paste=3),
          {"learning_rate": 2e-3, "backbone": "frozen", "neck": "trained",
-          "class_loss": "weighted"}),
+          "class_loss": "weighted", "paste": 3}),
         (Schedule(freeze_neck=True), {"learning_rate": LEARNING_RATE, "backbone": "frozen",
-                                      "neck": "frozen", "class_loss": "plain"}),
+                                      "neck": "frozen", "class_loss": "plain", "paste": 0}),
     ],
 )  # fmt: skip
 def test_the_record_says_the_schedule(schedule, record):

@@ -202,6 +202,9 @@ def test_the_twin_must_share_the_base_and_the_class_balance(record, base, balanc
          "trained with learning rate 0.0005; this run has 0.001 (give the same --lr)"),
         ({"base": "yolox_nano.onnx", "backbone": "frozen"}, Schedule(freeze_neck=True),
          "trained with the neck trained; this run's is frozen (give --freeze-neck"),
+        ({"base": "yolox_nano.onnx", "paste": 3}, Schedule(paste=3), None),
+        ({"base": "yolox_nano.onnx", "paste": 3}, Schedule(),
+         "trained with up to 3 pasted objects a sample; this run has no pasted objects"),
     ],
 )  # fmt: skip
 def test_the_twin_must_share_the_schedule(record, schedule, refusal):
