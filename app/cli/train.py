@@ -112,8 +112,8 @@ def add_train_command(commands) -> None:
     )  # fmt: skip
     cmd.add_argument(
         "--paste", type=int, default=0, metavar="N",
-        help="paste 1 to N objects cut from other training images into half the samples, "
-        "classes drawn evenly: context stops telling the class (default 0: none)",
+        help="paste 1 to N objects cut from other training images into half the samples: "
+        "the context around an object stops telling its class (default 0: none)",
     )  # fmt: skip
     cmd.add_argument(
         "--pixels-dir", type=Path,

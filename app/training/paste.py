@@ -1,14 +1,17 @@
 """Copy-paste augmentation (`train --paste N`): labelled objects cut from other training images
-and pasted into a sample, the class of each drawn evenly.
+and pasted into a sample, every object as likely as any other (so each class as often as it
+occurs).
 
 Why: in a video data set each clip holds one class, so the sky or the scene around an object
 can tell its class on the training clips and fail on another session's. A pasted object brings
-its label box into another clip's context, so the context stops telling the class; and rare
-classes, drawn as often as common ones, are seen more at no cost in epoch time (repeated views
-cost whole samples). Each object is cut with a margin of its own surroundings: the patch's
-colours are shifted so that the margin matches the place it lands (a grey sky's bird lands
-in a blue sky), and the margin fades in, so no seam tells a pasted object from a real one;
-the box itself is pasted whole, tight labels or loose."""
+its label box into another clip's context, so the context stops telling the class. Objects are
+drawn as they occur, not class by class: drawn evenly, the sky sample's rare helicopters were
+pasted about 3 times as often as they occur, and their validation AP50 on other sessions fell
+to 0.01 after three epochs (0.18 without pasting), likely a helicopter prior learnt too high.
+Each object is cut with a margin of its own surroundings: the patch's colours are shifted so
+that the margin matches the place it lands (a grey sky's bird lands in a blue sky), and the
+margin fades in, so no seam tells a pasted object from a real one; the box itself is pasted
+whole, tight labels or loose."""
 
 from __future__ import annotations
 
@@ -26,29 +29,20 @@ MAX_PATCH_SHARE = 0.5  # of the canvas side: larger patches are not pasted
 
 @dataclass(frozen=True)
 class Bank:
-    """Every labelled object of the training sources, per class: (M, 2) [source, box] rows;
-    classes without an object have none."""
+    """Every labelled object of the training sources: (M, 2) [source, box] rows."""
 
-    by_class: tuple[np.ndarray, ...]
+    rows: np.ndarray
 
     @classmethod
     def of(cls, sources) -> Bank:
-        rows = [(s, b, int(c)) for s, src in enumerate(sources) for b, c in enumerate(src.classes)]
-        count = 1 + max((c for *_, c in rows), default=-1)
-        by_class = tuple(
-            np.array([(s, b) for s, b, c in rows if c == k], np.int64).reshape(-1, 2)
-            for k in range(count)
-        )
-        return cls(by_class)
+        rows = [(s, b) for s, src in enumerate(sources) for b in range(len(src.classes))]
+        return cls(np.array(rows, np.int64).reshape(-1, 2))
 
     def draw(self, rng: np.random.Generator) -> tuple[int, int] | None:
-        """(source, box) of one object: a class drawn evenly among those with objects, then
-        one of its objects; None when there is none."""
-        present = [rows for rows in self.by_class if len(rows)]
-        if not present:
+        """(source, box) of one object, each as likely as any other; None when there is none."""
+        if not len(self.rows):
             return None
-        rows = present[rng.integers(len(present))]
-        source, box = rows[rng.integers(len(rows))]
+        source, box = self.rows[rng.integers(len(self.rows))]
         return int(source), int(box)
 
 
