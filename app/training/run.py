@@ -69,7 +69,7 @@ class Job:
     balance: bool = True  # repeat views of rare classes (repeat_factors)
     pixels_dir: Path | None = None  # where decoded images are kept (default: beside out)
     borrowed: tuple[dict, dict] | None = None  # --settings-from: (settings, record entries)
-    schedule: Schedule = field(default_factory=Schedule)  # --lr, --freeze-*, --weigh-classes
+    schedule: Schedule = field(default_factory=Schedule)  # --lr, --freeze-*, --weigh-*, --paste
 
 
 def setup_torch() -> torch.device:

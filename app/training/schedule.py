@@ -16,7 +16,8 @@ class Schedule:
     at the neck, so a step costs less), whether the neck learns (--freeze-neck, which freezes
     the backbone too: only the head learns, and a step costs less again), and whether the
     class loss of a box weighs by its class's rarity (--weigh-classes: class balance at no
-    cost in epoch time)."""
+    cost in epoch time); and what it learns from: up to how many objects of other images are
+    pasted into a sample (--paste, paste.py)."""
 
     peak_lr: float = LEARNING_RATE
     freeze_backbone: bool = False
