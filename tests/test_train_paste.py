@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from app.__main__ import main
 from app.detector.slicing import SlicingOptions
 from app.training.data import make_source, render, source_views
 from app.training.feed import Feeder
@@ -210,3 +211,9 @@ def test_workers_paste_the_same_and_never_into_distill_images(sky):
     distilled = [t for view, t in zip(tasks[0][0], ta, strict=True) if view.source == 2]
     assert len(distilled) == 4 and all(len(t) == 0 for t in distilled)
     assert sum(map(len, ta)) > sum(map(len, plain))  # the pastes, into labelled images only
+
+
+@pytest.mark.parametrize("value", ["-1", "17"])
+def test_paste_out_of_range_is_a_usage_error(tmp_path, capsys, value):
+    code = main(["train", str(tmp_path), "--labels", str(tmp_path), "--paste", value])
+    assert code == 2 and capsys.readouterr().err == "error: --paste must be 0 to 16\n"
