@@ -141,6 +141,11 @@ def test_a_cut_holds_the_box_and_its_margin_scaled(sky):
     assert patch.pixels[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].max() == OBJECT
     assert patch.pixels[: y1 - 2].min() == SKY  # the margin: the object's own sky
     assert cut(sky[1], 0, 0.05) is None  # 2 px: too small to paste
+    off = SimpleNamespace(boxes=np.array([[495.0, 100.0, 540.0, 140.0]]), pixels=sky[1].pixels)
+    edge = cut(off, 0, 1.0)  # 5 of its 45 px on the image: cut to the image, no margin there
+    assert edge.box.tolist() == [11, 10, 16, 50] and edge.wh == (16, 60)  # 11 px margin left
+    off.boxes[0] = [510.0, 100.0, 550.0, 140.0]
+    assert cut(off, 0, 1.0) is None  # wholly off the image
 
 
 def test_pasted_objects_lie_under_their_boxes_after_flips_and_jitter(sky):

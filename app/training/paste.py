@@ -22,7 +22,7 @@ from PIL import Image
 PASTE_SHARE = 0.5  # of the samples, those that get pasted objects (1 to N of them)
 MARGIN_SHARE = 0.25  # of a box's side, the surroundings cut with it on each side (fades in)
 PLACE_TRIES = 10  # random places tried for each object before it is given up
-MIN_BOX_PX = 4  # objects smaller than this (after scaling) are not pasted
+MIN_PASTE_PX = 4  # objects smaller than this (after scaling) are not pasted
 MAX_PATCH_SHARE = 0.5  # of the canvas side: larger patches are not pasted
 
 
@@ -60,20 +60,19 @@ class Patch:
 
 def cut(source, box: int, factor: float) -> Patch | None:
     """Box `box` of the source with MARGIN_SHARE of its side around it (less at the image's
-    edge), scaled by factor; None when the scaled box is under MIN_BOX_PX."""
+    edge), scaled by factor; None when the scaled box is under MIN_PASTE_PX."""
     xyxy = np.asarray(source.boxes[box], np.float64)
     margin = MARGIN_SHARE * (xyxy[2:] - xyxy[:2])
     image = source.pixels()
     h, w = image.shape[:2]
     outer = np.round(np.concatenate([xyxy[:2] - margin, xyxy[2:] + margin]))
     outer = np.clip(outer, 0, [w, h, w, h]).astype(int)
-    inner = np.round((xyxy - np.tile(outer[:2], 2)) * factor)
     size = (round((outer[2] - outer[0]) * factor), round((outer[3] - outer[1]) * factor))
-    if min(inner[2:] - inner[:2]) < MIN_BOX_PX:
+    inner = np.clip(np.round((xyxy - np.tile(outer[:2], 2)) * factor), 0, [*size, *size])
+    if min(inner[2:] - inner[:2]) < MIN_PASTE_PX:  # a box off the image is too
         return None
     piece = Image.fromarray(np.ascontiguousarray(image[outer[1] : outer[3], outer[0] : outer[2]]))
-    pixels = np.asarray(piece.resize(size, Image.BILINEAR), np.float32)
-    return Patch(pixels, np.clip(inner, 0, [*size, *size]))
+    return Patch(np.asarray(piece.resize(size, Image.BILINEAR), np.float32), inner)
 
 
 def fade(patch: Patch) -> np.ndarray:
