@@ -46,6 +46,7 @@ class Settings:
     default_confidence: float = _DETECT.confidence
     default_iou: float = _DETECT.iou
     default_max_detections: int = _DETECT.max_detections
+    default_flip: bool = _DETECT.flip  # the test-time flip (app/detector/flip.py)
     max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 100_000_000
@@ -206,6 +207,7 @@ MODEL_SETTINGS = (
     "DEFAULT_CONFIDENCE",
     "DEFAULT_IOU",
     "DEFAULT_MAX_DETECTIONS",
+    "DEFAULT_FLIP",
 )
 
 

@@ -142,6 +142,8 @@ def test_confidence_one_and_zero_detections(client, demo_jpeg):
         ({"image": "QUJD", "classes": [[2]]}, "unknown_class"),
         ({"image": "QUJD", "confidance": 0.5}, "unknown_field"),
         ({"image": "QUJD", "multi_label": "yes"}, "invalid_field"),
+        ({"image": "QUJD", "flip": "yes"}, "invalid_field"),
+        ({"image": "QUJD", "flip": 1}, "invalid_field"),
     ],
 )
 def test_bad_fields_get_400_with_a_code(client, payload, code):

@@ -33,6 +33,7 @@ OPTION_CASES = [
     ("confidence=1e-1&agnostic=true&multi_label=false",
      {"confidence": 0.1, "agnostic": True, "multi_label": False}),
     ("iou=0.2&confidence=0.1", {"iou": 0.2, "confidence": 0.1}),
+    ("flip=true&confidence=0.1", {"flip": True, "confidence": 0.1}),
 ]  # fmt: skip
 
 

@@ -47,6 +47,12 @@ def add_detect_command(commands) -> None:
         help='report a box once per class that passes (the request option "multi_label"; '
         "default: one label per box, its best class)",
     )
+    cmd.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        help='the test-time flip (the request option "flip"; default: DEFAULT_FLIP, or the '
+        "model's recommendation)",
+    )
     cmd.add_argument("--format", choices=list(WRITERS), default="json", help="default json")
     cmd.add_argument("--out", type=Path, help="write files here (default: stdout; yolo needs it)")
     cmd.add_argument(
@@ -84,6 +90,8 @@ def request_payload(args: argparse.Namespace) -> dict:
         payload["multi_label"] = True
     if args.slicing is not None:
         payload["slicing"] = {"mode": args.slicing}
+    if args.flip is not None:
+        payload["flip"] = args.flip
     return payload
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .detections import Detections
 from .draft import decode_opened
+from .flip import fuse_mirrored
 from .merge import merge_detections
 from .model import Model
 from .postprocess import DetectOptions
@@ -82,16 +84,21 @@ def _detect(
     whole_image = slicing.whole_image and len(tiles) > 1
     # The whole-image pass is one more view, the last.
     views = np.concatenate([tiles, whole_view(image)]) if whole_image else tiles
-    found = detect_views(model, image, views, options, watch)
-    found = merge_detections(
-        found,
-        method=slicing.merge,
-        metric=slicing.match_metric,
-        threshold=slicing.match_threshold,
-        class_agnostic=slicing.class_agnostic,
-        max_keep=options.max_detections,
-    )
-    watch.lap("postprocess")
+
+    def one_pass(mirrored: bool) -> Detections:
+        found = detect_views(model, image, views, options, watch, mirrored=mirrored)
+        found = merge_detections(
+            found,
+            method=slicing.merge,
+            metric=slicing.match_metric,
+            threshold=slicing.match_threshold,
+            class_agnostic=slicing.class_agnostic,
+            max_keep=options.max_detections,
+        )
+        watch.lap("postprocess")
+        return found
+
+    found = _flipped(one_pass, options, class_agnostic=slicing.class_agnostic)
     tile_wh = slicing.tile_wh or model.info.input_wh
     return found, SlicingSummary(len(tiles), tile_wh, slicing.overlap, whole_image)
 
@@ -100,7 +107,26 @@ def _detect_whole(
     model: Model, image: Pixels, options: DetectOptions, watch: _Stopwatch
 ) -> Detections:
     """One pass over the whole image, letterboxed to the model input: a single view."""
-    return detect_views(model, image, whole_view(image), options, watch)
+
+    def one_pass(mirrored: bool) -> Detections:
+        return detect_views(model, image, whole_view(image), options, watch, mirrored=mirrored)
+
+    # One label per box (not multi_label): a box the two passes name differently is one box.
+    agnostic = options.agnostic or not options.multi_label
+    return _flipped(one_pass, options, class_agnostic=agnostic)
+
+
+def _flipped(
+    one_pass: Callable[[bool], Detections], options: DetectOptions, *, class_agnostic: bool
+) -> Detections:
+    """one_pass(mirrored=False), or with options.flip that and the mirrored pass fused."""
+    found = one_pass(False)
+    if not options.flip:
+        return found
+    mirrored = one_pass(True)
+    return fuse_mirrored(
+        found, mirrored, class_agnostic=class_agnostic, max_keep=options.max_detections
+    )
 
 
 def detect_bytes(

@@ -30,6 +30,7 @@ class DetectOptions:
     class_ids: keep only these classes (applied before NMS); None keeps all.
     slicing: small-object mode (tiles + merge, see slicing.py); None (or mode "off") runs the
     model once on the whole image.
+    flip: the test-time flip (flip.py): every view also mirrored, the two answers fused.
     """
 
     confidence: float = 0.25
@@ -39,6 +40,7 @@ class DetectOptions:
     multi_label: bool = False
     agnostic: bool = False
     slicing: SlicingOptions | None = None
+    flip: bool = False
 
 
 def select_labels(candidates: Candidates, options: DetectOptions) -> Detections:

@@ -7,7 +7,7 @@ import io
 import struct
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -174,16 +174,19 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Letterbox:
-    """How an image was placed on the model input: input_px = image_px * scale + pad."""
+    """How an image was placed on the model input: input_px = image_px * scale + pad, and
+    when mirror_x_px is set, mirrored left-right about it: input_px = mirror_x_px - (that)."""
 
     scale: float
     pad_x_px: float
     pad_y_px: float
+    mirror_x_px: float | None = None  # 2 x pad + width x scale: the image's ends swap places
 
     def to_image(self, xyxy: np.ndarray, image_wh: tuple[int, int]) -> np.ndarray:
         """(N, 4) xyxy in input px -> (N, 4) float32 xyxy in image px, clipped to the image."""
         out = np.empty_like(xyxy, dtype=np.float32)
-        out[:, 0::2] = (xyxy[:, 0::2] - self.pad_x_px) / self.scale
+        x = xyxy[:, 0::2] if self.mirror_x_px is None else self.mirror_x_px - xyxy[:, 2::-2]
+        out[:, 0::2] = (x - self.pad_x_px) / self.scale
         out[:, 1::2] = (xyxy[:, 1::2] - self.pad_y_px) / self.scale
         np.clip(out[:, 0::2], 0, image_wh[0], out=out[:, 0::2])
         np.clip(out[:, 1::2], 0, image_wh[1], out=out[:, 1::2])
@@ -199,6 +202,7 @@ class Letterbox:
             self.scale,
             self.pad_x_px - origin_xy[0] * self.scale,
             self.pad_y_px - origin_xy[1] * self.scale,
+            self.mirror_x_px,  # the mirror is in input px: where the crop lies does not move it
         )
 
     def to_input(self, xyxy: np.ndarray) -> np.ndarray:
@@ -206,6 +210,8 @@ class Letterbox:
         out = np.asarray(xyxy, dtype=np.float32) * self.scale
         out[:, 0::2] += self.pad_x_px
         out[:, 1::2] += self.pad_y_px
+        if self.mirror_x_px is not None:
+            out[:, 0::2] = self.mirror_x_px - out[:, 2::-2]
         return out
 
 
@@ -229,11 +235,17 @@ def fit_letterbox(
 
 
 def letterbox(
-    image: np.ndarray | Image.Image, input_wh: tuple[int, int], *, centered: bool
+    image: np.ndarray | Image.Image,
+    input_wh: tuple[int, int],
+    *,
+    centered: bool,
+    mirrored: bool = False,
 ) -> tuple[np.ndarray, Letterbox]:
     """(H, W, 3) uint8 or RGB PIL image -> ((input_h, input_w, 3) uint8 canvas, Letterbox).
 
     The canvas is padded with grey 114. A PIL image is resized as it is, never copied whole.
+    mirrored: the image is placed mirrored left-right (the resized pixels are flipped where
+    they lie, so the padding stays where the model expects it); the Letterbox maps back.
     """
     is_pil = isinstance(image, Image.Image)
     width_px, height_px = image.size if is_pil else (image.shape[1], image.shape[0])
@@ -246,6 +258,9 @@ def letterbox(
         placed[...] = np.asarray(pil.resize((resized_w, resized_h), Image.Resampling.BILINEAR))
     else:
         placed[...] = np.asarray(image) if is_pil else image
+    if mirrored:
+        placed[...] = placed[:, ::-1].copy()
+        box = replace(box, mirror_x_px=2 * box.pad_x_px + width_px * box.scale)
     return canvas, box
 
 

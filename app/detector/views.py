@@ -49,10 +49,13 @@ def whole_view(image: Pixels) -> np.ndarray:
     return np.array([[0, 0, *image_size(image)]], np.int64)
 
 
-def fill_slot(pixels: Pixels, slot: np.ndarray, info: ModelInfo) -> Letterbox:
-    """Letterbox pixels the model's way into slot, a (3, H, W) float32 batch entry."""
+def fill_slot(
+    pixels: Pixels, slot: np.ndarray, info: ModelInfo, *, mirrored: bool = False
+) -> Letterbox:
+    """Letterbox pixels the model's way into slot, a (3, H, W) float32 batch entry (mirrored
+    left-right when asked: the test-time flip, see flip.py)."""
     layout = info.layout
-    canvas, box = letterbox(pixels, info.input_wh, centered=layout.centered)
+    canvas, box = letterbox(pixels, info.input_wh, centered=layout.centered, mirrored=mirrored)
     to_tensor(canvas, bgr=layout.bgr, scale=layout.input_scale, out=slot)
     return box
 
@@ -72,16 +75,23 @@ def view_detections(
 
 
 def detect_views(
-    model: Model, image: Pixels, views: np.ndarray, options: DetectOptions, watch
+    model: Model,
+    image: Pixels,
+    views: np.ndarray,
+    options: DetectOptions,
+    watch,
+    *,
+    mirrored: bool = False,
 ) -> Detections:
     """Every view's own detections (NMS inside each view), in image px, concatenated in view
-    order. views: (V, 4) xyxy crops of the image (tiles, and the whole image as a view)."""
+    order. views: (V, 4) xyxy crops of the image (tiles, and the whole image as a view);
+    mirrored: each view fed mirrored left-right, its boxes mapped back (flip.py)."""
     info, image_wh = model.info, image_size(image)
 
     def detections(output: np.ndarray, box: Letterbox) -> Detections:
         return view_detections(output, box, image_wh, options, info)
 
-    parts, stage_s = run_views(model, image, views, detections)
+    parts, stage_s = run_views(model, image, views, detections, mirrored=mirrored)
     watch.split(stage_s)
     return Detections.concatenate(parts)
 
@@ -93,11 +103,13 @@ def run_views(
     per_view: Callable[[np.ndarray, Letterbox], T],
     *,
     workers: int | None = None,
+    mirrored: bool = False,
 ) -> tuple[list[T], dict[str, float]]:
     """The one view pipeline: every view of image through the model, and per_view(output,
     box) of each, in view order. views: (V, 4) xyxy crops of the image; output: the view's
     (1, ...) raw model output; box: its letterbox, mapping model px to image px. Also returns
     the seconds each stage took (preprocess, inference, postprocess), summed over threads.
+    mirrored: every view is fed mirrored left-right; box still maps model px to image px.
 
     Views are cropped as they are fed: only the batches in flight exist, one per worker. With
     several workers (None: the usable CPUs), batches run side by side on the model's
@@ -111,7 +123,7 @@ def run_views(
     chunks = view_chunks(len(views), MAX_TILE_BATCH if model.info.dynamic_batch else 1, workers)
 
     def run_chunk(bounds: tuple[int, int]) -> tuple[list[T], dict[str, float]]:
-        return _run_chunk(runner, image, views[bounds[0] : bounds[1]], per_view)
+        return _run_chunk(runner, image, views[bounds[0] : bounds[1]], per_view, mirrored)
 
     if workers == 1:
         results = [run_chunk(bounds) for bounds in chunks]
@@ -133,7 +145,11 @@ def view_chunks(count: int, max_batch: int, workers: int) -> list[tuple[int, int
 
 
 def _run_chunk(
-    model: Model, image: Pixels, views: np.ndarray, per_view: Callable[[np.ndarray, Letterbox], T]
+    model: Model,
+    image: Pixels,
+    views: np.ndarray,
+    per_view: Callable[[np.ndarray, Letterbox], T],
+    mirrored: bool,
 ) -> tuple[list[T], dict[str, float]]:
     """One batch: crop and letterbox each view, one model call, per_view of each view.
     Returns its results and the seconds spent in each stage."""
@@ -141,7 +157,9 @@ def _run_chunk(
     started = time.perf_counter()
     batch = np.empty((len(views), 3, info.input_wh[1], info.input_wh[0]), np.float32)
     boxes = [
-        fill_slot(crop(image, view), slot, info).offset((int(view[0]), int(view[1])))
+        fill_slot(crop(image, view), slot, info, mirrored=mirrored).offset(
+            (int(view[0]), int(view[1]))
+        )
         for view, slot in zip(views, batch, strict=True)
     ]
     prepared = time.perf_counter()

@@ -61,6 +61,7 @@ QUERY_OPTIONS: dict[str, QueryOption] = {
     ),
     "multi_label": QueryOption(_boolean),
     "agnostic": QueryOption(_boolean),
+    "flip": QueryOption(_boolean),
     "annotate": QueryOption(_boolean),
     "model": QueryOption(str),
     # slicing: add QueryOption(lambda mode: {"mode": mode}, {"type": "string", "enum": [...]})

@@ -243,6 +243,7 @@ def _with_server_values(options: dict, settings: Settings, model: ModelInfo | No
     options["confidence"]["default"] = settings.default_confidence
     options["iou"]["default"] = settings.default_iou
     options["max_detections"]["default"] = settings.default_max_detections
+    options["flip"]["default"] = settings.default_flip
     if model is not None:
         class_id = options["classes"]["items"]["anyOf"][1]
         class_id["maximum"] = len(model.class_names) - 1

@@ -167,6 +167,7 @@ def _params(
         multi_label=body.multi_label,
         agnostic=body.agnostic,
         slicing=slicing_options(body.slicing, settings.slicing_defaults()),
+        flip=_given(body.flip, settings.default_flip),
     )
     return DetectParams(options, annotate=body.annotate, model=_given(body.model, None))
 

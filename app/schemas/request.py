@@ -70,6 +70,11 @@ _MultiLabel = _doc(
     "object, its best class).",
 )
 _Agnostic = _doc(bool, "NMS across classes.")
+_Flip = _doc(
+    bool,
+    "Test-time flip: run every view mirrored too and fuse the two answers (better ranked, "
+    "twice the model time; server default DEFAULT_FLIP).",
+)
 _Annotate = _doc(bool, 'Add "annotated_image": the image as JPEG with the boxes drawn.')
 _Slicing = _doc(
     SlicingRequest,
@@ -99,6 +104,7 @@ class DetectOptionsRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     classes: _Classes | UnsetType = UNSET
     multi_label: _MultiLabel = False
     agnostic: _Agnostic = False
+    flip: _Flip | UnsetType = UNSET
     annotate: _Annotate = False
     slicing: _Slicing | UnsetType = UNSET
     model: _Model | UnsetType = UNSET
