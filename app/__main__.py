@@ -2,7 +2,8 @@
 WSGI server (waitress); `detect PATH...` runs the detector over images; `tune IMAGES_DIR
 --labels LABELS` finds the slicing settings that find labelled objects best; `work` drains the
 SQS queue, `enqueue` backfills it, `submit IMAGE` sends a big image through a deployed API's
-jobs; `train` fine-tunes a model on labelled images; `models` lists the models served by name;
+jobs; `train` fine-tunes a model on labelled images (`choose-settings` chooses a trained
+model's settings again); `models` lists the models served by name;
 `fetch-model` and `optimize-model` put the model in place.
 The console script is installed into .venv by scripts/setup.sh; each command and its arguments
 live in its module in app/cli/."""
@@ -13,6 +14,7 @@ import argparse
 import os
 import sys
 
+from .cli.choose_settings import add_choose_settings_command
 from .cli.detect import add_detect_command
 from .cli.enqueue import add_enqueue_command
 from .cli.fetch_model import add_fetch_model_command
@@ -32,6 +34,7 @@ COMMANDS = (
     add_detect_command,
     add_tune_command,
     add_train_command,
+    add_choose_settings_command,
     add_work_command,
     add_enqueue_command,
     add_submit_command,
