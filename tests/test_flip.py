@@ -129,6 +129,8 @@ FUSIONS = [
      dets((*BOX, 0.8, 0), (11, 10, 31, 30, 0.2, 0)), dets((*NEAR, 0.4, 0)), False,
      [(10 + 1.0 / 1.4, 10, 30 + 1.0 / 1.4, 30, 0.6, 0)]),
     ("nothing either way", dets(), dets(), False, []),
+    ("scored 0 (confidence 0 asked): the plain mean box",
+     dets((*BOX, 0.0, 0)), dets((*NEAR, 0.0, 0)), False, [(11, 10, 31, 30, 0.0, 0)]),
     ("only the mirrored pass found it",
      dets(), dets((*BOX, 0.5, 2)), False, [(*BOX, 0.25, 2)]),
 ]  # fmt: skip

@@ -49,11 +49,14 @@ def fuse_mirrored(
     groups = len(kept)
     best = np.zeros((groups, PASSES), np.float32)
     np.maximum.at(best, (owner, from_mirror.astype(np.int64)), found.confidence)
+    # A hair added to each weight: a group of boxes scored 0 (asked for with confidence 0)
+    # gets their plain mean instead of a division by zero.
+    each = found.confidence.astype(np.float64) + 1e-9
     weight = np.zeros(groups, np.float64)
     corners = np.zeros((groups, 4), np.float64)
-    np.add.at(weight, owner, found.confidence)
-    np.add.at(corners, owner, found.xyxy * found.confidence[:, None].astype(np.float64))
-    corners /= np.maximum(weight, np.finfo(np.float64).tiny)[:, None]
+    np.add.at(weight, owner, each)
+    np.add.at(corners, owner, found.xyxy * each[:, None])
+    corners /= weight[:, None]
     fused = Detections(
         corners.astype(np.float32), best.mean(axis=1), found.class_id[kept]
     ).sorted_by_confidence()
