@@ -193,22 +193,10 @@ def _with_explicit(settings: Settings, explicit: frozenset[str]) -> Settings:
 # Environment variable -> field, for every field read from the environment.
 ENV_FIELDS = {f.name.upper(): f.name for f in dataclasses.fields(Settings) if f.init}
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(Settings)}
-# What a model may recommend in its metadata (`tune` writes them): request defaults only. The
-# operator's limits, paths, keys and buckets are never a model's to set.
-MODEL_SETTINGS = (
-    "SLICING_MODE",
-    "SLICING_TILE",
-    "SLICING_OVERLAP",
-    "SLICING_WHOLE_IMAGE",
-    "SLICING_MERGE",
-    "SLICING_MATCH_METRIC",
-    "SLICING_MATCH_THRESHOLD",
-    "SLICING_CLASS_AGNOSTIC",
-    "DEFAULT_CONFIDENCE",
-    "DEFAULT_IOU",
-    "DEFAULT_MAX_DETECTIONS",
-    "DEFAULT_FLIP",
-)
+# What a model may recommend in its metadata (`tune` writes them): request defaults only, the
+# DEFAULT_* and SLICING_* variables. The operator's limits (MAX_TILES too), paths, keys and
+# buckets are never a model's to set.
+MODEL_SETTINGS = tuple(name for name in ENV_FIELDS if name.startswith(("DEFAULT_", "SLICING_")))
 
 
 def parse_variables(variables: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ MINIMAL_ARGS = {
     "models": [],
     "fetch-model": [],
     "optimize-model": [],
+    "choose-settings": ["model.onnx", "--from", "twin.onnx"],
 }
 
 
