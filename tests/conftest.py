@@ -185,3 +185,13 @@ def world(moto_aws, yolox_model):
     from tests.test_jobs import make_world
 
     return make_world(yolox_model)
+
+
+@pytest.fixture
+def no_operator_settings(monkeypatch):
+    """The tests' environment sets none of the settings a model may recommend (a module that
+    serves models with recommended settings uses it: pytestmark usefixtures)."""
+    from app.config import MODEL_SETTINGS
+
+    for name in MODEL_SETTINGS:
+        monkeypatch.delenv(name, raising=False)

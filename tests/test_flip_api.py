@@ -12,7 +12,6 @@ import pytest
 
 from app import create_app
 from app.__main__ import main
-from app.config import MODEL_SETTINGS
 from app.detector import ConfigError, DetectOptions, detect_bytes, load_model
 from app.detector.model import RECOMMENDED_SETTINGS_KEY
 from app.detector.slicing import SlicingOptions
@@ -22,10 +21,7 @@ from tests.conftest import b64, shared_path
 LOW = 0.1
 
 
-@pytest.fixture(autouse=True)
-def no_operator_settings(monkeypatch):
-    for name in MODEL_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_operator_settings")
 
 
 @pytest.fixture(scope="module")

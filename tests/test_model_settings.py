@@ -15,7 +15,7 @@ import pytest
 
 from app import create_app
 from app.__main__ import main
-from app.config import MODEL_SETTINGS, Settings, settings_for_model
+from app.config import Settings, settings_for_model
 from app.detector import ConfigError, Model, ModelError, ModelInfo, load_model
 from app.detector.model import RECOMMENDED_SETTINGS_KEY, read_recommended_settings
 from app.tuning.model_metadata import NotAnOnnxModel, with_metadata, write_with_metadata
@@ -29,11 +29,7 @@ RECOMMENDED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_operator_settings(monkeypatch):
-    """The tests' environment sets none of the settings a model may recommend."""
-    for name in MODEL_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_operator_settings")
 
 
 @pytest.fixture(scope="module")
