@@ -11,12 +11,11 @@ import tempfile
 from pathlib import Path
 
 from ..detector.model import RECOMMENDED_SETTINGS_KEY as RECOMMENDED
-from ..detector.onnx_file import NotAnOnnxModel, read_onnx_file
 from ..detector.slicing import SlicingOptions
 from ..tuning.labels import LabelledImage
 from ..tuning.model_metadata import with_metadata, write_with_metadata
 from .classes import plan_classes
-from .settings import choose_settings
+from .settings import choose_settings, read_training
 
 TRAINING_KEY = "training"
 # What names the validated run a model took its settings from (its record's settings_from).
@@ -27,21 +26,12 @@ class RechooseError(ValueError):
     """The model, its twin or the images do not allow choosing its settings again."""
 
 
-def read_record(path: Path) -> tuple[dict, dict]:
-    """(training record, metadata) of a model file `train` wrote."""
-    try:
-        metadata = read_onnx_file(path.read_bytes()).metadata
-    except OSError as exc:
-        raise RechooseError(f"{path}: {exc.strerror or exc}") from None
-    except NotAnOnnxModel:
-        raise RechooseError(f"{path}: not an ONNX model") from None
-    try:
-        record = json.loads(metadata.get(TRAINING_KEY) or "{}")
-    except ValueError:
-        record = {}
+def read_record(path: Path) -> tuple[dict, dict[str, str]]:
+    """(training record, recommended settings) of a model file `train` wrote."""
+    record, chosen = read_training(path, RechooseError)
     if not record.get("classes"):
         raise RechooseError(f"{path.name}: no training record in it (not written by train)")
-    return record, metadata
+    return record, chosen
 
 
 def rechoose(
@@ -90,7 +80,7 @@ def copy_from(model: Path, twin: Path, out: Path, command: str, say) -> dict[str
     """Take the settings of the validated twin `model` was trained beside (train
     --settings-from named it: same data digest, best epoch and validation AP50)."""
     record, _ = read_record(model)
-    twin_record, twin_metadata = read_record(twin)
+    twin_record, chosen = read_record(twin)
     source = record.get("settings_from") or {}
     if not source:
         raise RechooseError(
@@ -103,7 +93,6 @@ def copy_from(model: Path, twin: Path, out: Path, command: str, say) -> dict[str
             f"{twin.name} is not the run {model.name} took its settings from "
             f"({source.get('model') or 'another run'}: its {', '.join(differ)} differ)"
         )
-    chosen = json.loads(twin_metadata.get(RECOMMENDED) or "{}")
     if not chosen or "settings_choice" not in twin_record:
         raise RechooseError(f"{twin.name} carries no settings chosen on held-out images")
     record |= {"settings_choice": twin_record["settings_choice"], "settings_command": command}

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from ..detector.model import RECOMMENDED_SETTINGS_KEY as RECOMMENDED
+from ..detector.onnx_file import NotAnOnnxModel, read_onnx_file
 from ..detector.slicing import SlicingOptions
 from .schedule import Schedule
 from .validate import score_model
@@ -90,6 +91,23 @@ class BorrowError(ValueError):
     """--settings-from names a model whose settings do not fit this run."""
 
 
+def read_training(path: Path, error: type[ValueError], prefix: str = "") -> tuple[dict, dict]:
+    """(training record, recommended settings) of a model file; {} for either that is missing
+    or not JSON. Raises error(prefix + why) when the file cannot be read or is not ONNX."""
+    try:
+        metadata = read_onnx_file(path.read_bytes()).metadata
+    except OSError as exc:
+        raise error(f"{prefix}{path}: {exc.strerror or exc}") from None
+    except NotAnOnnxModel:
+        raise error(f"{prefix}{path}: not an ONNX model") from None
+    try:
+        record = json.loads(metadata.get("training") or "{}")
+        chosen = json.loads(metadata.get(RECOMMENDED) or "{}")
+    except ValueError:
+        return {}, {}
+    return record, chosen
+
+
 def balances(balance: bool, names: tuple[str, ...]) -> bool:
     """Whether a run repeats rare classes' views: asked for, and two classes or more to weigh."""
     return balance and len(names) > 1
@@ -128,20 +146,7 @@ def borrowed_settings(
     base model (by file name), class balance (`balances`), schedule (--lr, --freeze-backbone,
     --freeze-neck, --weigh-classes, --paste) and trained geometry, and have held out images that are
     among this run's. Records older than a field are not checked on it."""
-    import onnx
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except OSError as exc:
-        raise BorrowError(f"--settings-from {path}: {exc.strerror or exc}") from None
-    except Exception:  # protobuf's DecodeError
-        raise BorrowError(f"--settings-from {path}: not an ONNX model") from None
-    meta = {p.key: p.value for p in proto.metadata_props}
-    try:
-        record = json.loads(meta.get("training") or "{}")
-        chosen = json.loads(meta.get(RECOMMENDED) or "{}")
-    except ValueError:
-        record, chosen = {}, {}
+    record, chosen = read_training(path, BorrowError, "--settings-from ")
     held = record.get("val_images") or []
     if not held or "settings_choice" not in record or not chosen:
         raise BorrowError(
