@@ -6,11 +6,13 @@ on the other, against the best candidate there (what choosing on the measured im
 
     git show 03d1a06:model/airborne.onnx > airborne-validated.onnx   # the shipped model's twin
     .venv/bin/python bench/airborne_settings_cv.py airborne-validated.onnx   # ~3 min
+    .venv/bin/python bench/airborne_settings_cv.py airborne-validated.onnx --flip   # ~6 min
     # (07dc8c8: the previous recipe's twin)
 
 Scoring is train's own (`app.training.validate.score_model`: POST /detect's pipeline with each
 candidate's settings, on a copy of the model without the settings it carries, confidence
-0.001, class-aware AP50 per class, their mean).
+0.001, class-aware AP50 per class, their mean). `--flip` scores every candidate with the
+test-time flip on (DEFAULT_FLIP=true), twice the model time.
 """
 
 from __future__ import annotations
@@ -60,8 +62,11 @@ def without_settings(model: Path, folder: str) -> Path:
     return path
 
 
-def score_halves(model: Path, halves_, geometries: dict, names) -> list[dict[str, float]]:
-    """Per half: candidate -> mean AP50 there."""
+def score_halves(
+    model: Path, halves_, geometries: dict, names, flip: bool = False
+) -> list[dict[str, float]]:
+    """Per half: candidate -> mean AP50 there (each candidate flipped too when flip)."""
+    flipping = {"DEFAULT_FLIP": "true" if flip else "false"}
     scores: list[dict[str, float]] = []
     for index, half in enumerate(halves_):
         truths = [(im.truth_xyxy, im.truth_class) for im in half]
@@ -69,7 +74,7 @@ def score_halves(model: Path, halves_, geometries: dict, names) -> list[dict[str
         print(f"half {'AB'[index]}: {len(half)} images, {', '.join(scenes)}", flush=True)
         scores.append({})
         for label, slicing in geometries.items():
-            score = score_model(model, half, truths, names, geometry_env(slicing))
+            score = score_model(model, half, truths, names, geometry_env(slicing) | flipping)
             scores[-1][label] = score.mean_ap50
     return scores
 
@@ -77,7 +82,9 @@ def score_halves(model: Path, halves_, geometries: dict, names) -> list[dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=require, help="a validated sky model (held sessions out)")
-    model = parser.parse_args().model
+    parser.add_argument("--flip", action="store_true", help="every candidate with the flip on")
+    args = parser.parse_args()
+    model = args.model
     record = training_record(model)
     images, label_names = held_out(record)
     names = tuple(label_names[k] for k in sorted(label_names))
@@ -87,7 +94,9 @@ def main() -> None:
     trained = Settings.from_env(dict(record.get("geometry") or {})).slicing_defaults()
     geometries = candidates(trained, len(names))
     with tempfile.TemporaryDirectory() as folder:
-        scores = score_halves(without_settings(model, folder), halves_, geometries, names)
+        scores = score_halves(
+            without_settings(model, folder), halves_, geometries, names, flip=args.flip
+        )
     print_table(
         "Mean AP50 per candidate on each half of the held-out sessions",
         ("candidate", "half A", "half B"),

@@ -18,8 +18,8 @@ from .detections import Detections
 from .nms import greedy_match
 
 # Two boxes, one from each pass, are one object above this IoU: the slicing merge's default.
-# Flat around it on the sky sample's held-out sessions (airborne's twin, mean AP50 through
-# POST /detect: 0.669 at 0.5, 0.666 at 0.55, 0.664 at 0.6): a mirrored box moves a pixel or two.
+# Flat around it on the sky sample's held-out sessions (airborne's twin without the whole-image
+# pass: 0.669 mean AP50 at 0.5, 0.666 at 0.55, 0.664 at 0.6): a mirrored box moves a pixel or two.
 FLIP_MATCH_IOU = 0.5
 PASSES = 2
 
