@@ -10,6 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from ..config import Settings
 from ..detector.model import RECOMMENDED_SETTINGS_KEY as RECOMMENDED
 from ..detector.slicing import SlicingOptions
 from ..tuning.labels import LabelledImage
@@ -102,12 +103,8 @@ def copy_from(model: Path, twin: Path, out: Path, command: str, say) -> dict[str
 
 
 def _trained_geometry(record: dict) -> SlicingOptions:
-    """The slicing the model was trained with, from its record's geometry (SLICING_* lines)."""
-    geometry = record.get("geometry") or {}
-    tile = geometry.get("SLICING_TILE")
-    side = int(tile.split("x")[0]) if tile else None
-    height = int(tile.split("x")[-1]) if tile else None
-    return SlicingOptions(tile_wh=(side, height)) if side and height else SlicingOptions()
+    """The slicing the model was trained with: its record's geometry (SLICING_* lines)."""
+    return Settings.from_env(dict(record.get("geometry") or {})).slicing_defaults()
 
 
 def _write(model: Path, out: Path, chosen: dict[str, str], record: dict) -> None:
