@@ -4,8 +4,10 @@ the shared aerial images whose defaults score matches pycocotools through POST /
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from app import create_app
 from app.__main__ import main
 from app.config import MODEL_SETTINGS, Settings
 from app.detector import load_model
+from app.detector.model import RECOMMENDED_SETTINGS_KEY
+from app.tuning.model_metadata import write_with_metadata
 from tests.conftest import b64, labelled_subset, shared_path
 from tests.evaluation import coco_scores, to_coco_predictions, yolo_labels_to_coco
 from tests.test_label_checks import ALL_CASES, case_labels, make_images
@@ -101,6 +105,30 @@ def test_without_out_the_settings_are_printed(aerial_subset, model_path, capsys)
     printed = parse_env_file("\n".join(re.findall(r"^[A-Z_]+=.*$", section, re.M)))
     Settings.from_env(printed)
     assert set(printed) >= {"SLICING_TILE", "DEFAULT_IOU", "DEFAULT_CONFIDENCE"}
+    assert printed["DEFAULT_FLIP"] == "false"  # scored one pass per view: said so
+
+
+def test_a_model_that_recommends_the_flip_is_tuned_and_served_without_it(
+    aerial_subset, model_path, tmp_path, capsys, monkeypatch
+):
+    """tune scores one pass per view; the env file it writes turns a model's flip off, so the
+    server answers with what was scored (not the flip with a confidence chosen without it)."""
+    for name in MODEL_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    flipping = tmp_path / "flipping.onnx"
+    flip = {RECOMMENDED_SETTINGS_KEY: json.dumps({"DEFAULT_FLIP": "true"})}
+    write_with_metadata(Path(model_path), flipping, flip)
+    assert create_app(model=load_model(flipping)).extensions["settings"].default_flip
+    env_file = tmp_path / "tuned.env"
+    images, labels = str(aerial_subset / "images"), str(aerial_subset / "labels")
+    status, _, stderr = run_cli(
+        capsys, images, "--labels", labels, "--budget-minutes", "0.05", "--model", str(flipping),
+        "--out", str(env_file),
+    )  # fmt: skip
+    assert status == 0, stderr
+    for name, value in parse_env_file(env_file.read_text()).items():  # set -a; . tuned.env
+        monkeypatch.setenv(name, value)
+    assert create_app(model=load_model(flipping)).extensions["settings"].default_flip is False
 
 
 def test_into_model_writes_a_copy_the_server_serves_with_the_settings(

@@ -93,8 +93,10 @@ def class_payload(raw: str | None, model: Model) -> dict:
 
 
 def request_options(payload: dict, settings: Settings, model: Model) -> DetectOptions:
-    """What POST /detect makes of this payload under these settings (defaults included)."""
-    return DetectionService(settings, model).options(payload).options
+    """What POST /detect makes of this payload under these settings (defaults included), the
+    test-time flip off: tune scores one pass per view, and says so (DEFAULT_FLIP=false)."""
+    options = DetectionService(settings, model).options(payload).options
+    return dataclasses.replace(options, flip=False)
 
 
 def defaults_setting(settings: Settings, model: Model) -> Setting:

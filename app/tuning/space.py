@@ -105,6 +105,7 @@ def env_lines(setting: Setting, confidence: float) -> dict[str, str]:
         "SLICING_CLASS_AGNOSTIC": str(s.class_agnostic).lower(),
         "DEFAULT_IOU": f"{setting.iou:g}",
         "DEFAULT_CONFIDENCE": f"{confidence:g}",
+        "DEFAULT_FLIP": "false",  # scored without the test-time flip: a model's must not apply
     }
 
 
