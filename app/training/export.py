@@ -15,6 +15,7 @@ import torch
 from onnx import numpy_helper
 
 from .graph import YoloxGraph
+from .settings import TRAINING_KEY
 
 MAX_ABS_DIFF = 2e-3  # onnxruntime vs torch on the same input (float32, different kernels)
 
@@ -30,7 +31,7 @@ def metadata(names: tuple[str, ...], input_wh: tuple[int, int], training: dict) 
     return {
         "names": repr(dict(enumerate(names))),
         "imgsz": json.dumps([input_wh[1], input_wh[0]]),
-        "training": json.dumps(_finite(training), sort_keys=True, allow_nan=False),
+        TRAINING_KEY: json.dumps(_finite(training), sort_keys=True, allow_nan=False),
     }
 
 

@@ -16,9 +16,8 @@ from ..detector.slicing import SlicingOptions
 from ..tuning.labels import LabelledImage
 from ..tuning.model_metadata import with_metadata, write_with_metadata
 from .classes import plan_classes
-from .settings import choose_settings, read_training
+from .settings import TRAINING_KEY, choose_settings, read_training
 
-TRAINING_KEY = "training"
 # What names the validated run a model took its settings from (its record's settings_from).
 TWIN_FACTS = ("data_digest", "best_epoch", "val_ap50")
 

@@ -95,6 +95,9 @@ def _scored(model_path, images, truths, names, label, env, table, best, say) -> 
     return row if best is None or row["mean_ap50"] > best["mean_ap50"] else best
 
 
+TRAINING_KEY = "training"  # the metadata entry of the training record (export.metadata)
+
+
 class BorrowError(ValueError):
     """--settings-from names a model whose settings do not fit this run."""
 
@@ -109,7 +112,7 @@ def read_training(path: Path, error: type[ValueError], prefix: str = "") -> tupl
     except NotAnOnnxModel:
         raise error(f"{prefix}{path}: not an ONNX model") from None
     try:
-        record = json.loads(metadata.get("training") or "{}")
+        record = json.loads(metadata.get(TRAINING_KEY) or "{}")
         chosen = json.loads(metadata.get(RECOMMENDED) or "{}")
     except ValueError:
         return {}, {}
